@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
+    environment: 'node',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Integration tests start real QEMU processes; keep parallelism modest on a 2-core machine.
+    maxWorkers: 2,
+    env: { FORCE_COLOR: '0' },
+  },
+});
