@@ -1,0 +1,386 @@
+/**
+ * Runs an action against a running instance: under the instance lock, over one short QMP connection
+ * (connect → probe → plan → steps → verify → disconnect), then the runtime file rewritten atomically.
+ *
+ * The plan is made here, under the lock, from the live state: a preview (`--dry-run`) can be stale,
+ * what runs never is. On a failure every step done is undone in reverse order and the runtime file
+ * is left untouched; a PCI unplug the guest does not acknowledge in time is reported as pending.
+ */
+import path from 'node:path';
+import { PlugboardError, RefusedError } from '../errors.js';
+import { buildBusModel } from '../bus/model.js';
+import { QmpCommandError } from '../qmp/errors.js';
+import { type QmpClient, withQmp } from '../qmp/client.js';
+import type { Transcript } from '../qmp/transcript.js';
+import { probeLive, type LiveState } from '../live/probe.js';
+import { overlayLive } from '../live/overlay.js';
+import { detectBackendStyle } from '../live/backend.js';
+import { clearPendingUnplug, prunePending, recordPendingUnplug } from '../live/pending.js';
+import { parseRuntimeText, readRuntimeText } from '../runtime/load.js';
+import { saveRuntimeFile } from '../runtime/write.js';
+import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
+import { withInstanceLock } from '../runtime/lock.js';
+import { newUuid } from '../runtime/ids.js';
+import type { RuntimeFile } from '../runtime/types.js';
+import { inspectHostPath, type HostPathInfo } from './host.js';
+import { allocationText, planDiskHotAdd, planDiskUnplug, type DiskPlanContext } from './plan-disk.js';
+import type { Action, HostCommand, Outcome, Plan, PlanStep, QmpCommand } from './types.js';
+
+export interface ExecuteOptions {
+  root: string;
+  transcript?: Transcript;
+  /** Cancels waits; what was done is undone as far as possible (Ctrl-C). */
+  signal?: AbortSignal;
+  greetingTimeoutMs?: number;
+  commandTimeoutMs?: number;
+  lockTimeoutMs?: number;
+  onProgress?: (event: ProgressEvent) => void;
+  newUuid?: () => string;
+}
+
+export type ProgressEvent =
+  | { phase: 'planned'; plan: Plan }
+  | { phase: 'step'; index: number; purpose: string }
+  | { phase: 'waiting'; id: string; timeoutMs: number }
+  | { phase: 'verified'; message: string }
+  | { phase: 'undo'; purpose: string }
+  | { phase: 'written'; file: string };
+
+/** A failure during execution, after which what was done has been undone (see `outcome`). */
+export class ActionFailedError extends PlugboardError {
+  override name = 'ActionFailedError';
+  constructor(
+    message: string,
+    readonly outcome: Outcome,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const isQmp = (c: QmpCommand | HostCommand): c is QmpCommand => 'execute' in c;
+
+/** Everything a planner needs, gathered from the file, QEMU and the host. */
+export async function planContext(
+  action: Action,
+  rf: RuntimeFile,
+  live: LiveState | undefined,
+  opts: { newUuid?: () => string },
+): Promise<DiskPlanContext> {
+  const model = live ? overlayLive(buildBusModel(rf), live) : buildBusModel(rf);
+  let hostPath: HostPathInfo | undefined;
+  if (action.type === 'hot-add-disk') hostPath = await inspectHostPath(action.path);
+  const detected = live ? detectBackendStyle(live, rf) : 'unknown';
+  return {
+    rf,
+    model,
+    live,
+    hostPath,
+    detectedBackend: detected === 'unknown' ? undefined : detected,
+    newUuid: opts.newUuid ?? newUuid,
+  };
+}
+
+export function makePlan(action: Action, ctx: DiskPlanContext): Plan {
+  switch (action.type) {
+    case 'hot-add-disk':
+      return planDiskHotAdd(action, ctx);
+    case 'unplug-disk':
+      return planDiskUnplug(action, ctx);
+    case 'hot-add-nic':
+    case 'unplug-nic':
+      throw new RefusedError('NIC hotplug is not available yet');
+    default: {
+      const never: never = action;
+      throw new Error(`unknown action ${String(never)}`);
+    }
+  }
+}
+
+async function sendStep(qmp: QmpClient, command: QmpCommand | HostCommand, opts: ExecuteOptions): Promise<unknown> {
+  if (!isQmp(command)) throw new RefusedError(`host step ${command.host} is not supported by this executor yet`);
+  const call = { signal: opts.signal };
+  if (command.execute === 'human-monitor-command') {
+    return qmp.hmp(String((command.arguments ?? {})['command-line']), call);
+  }
+  return qmp.execute(command.execute, command.arguments, call);
+}
+
+async function undoSteps(qmp: QmpClient, done: PlanStep[], opts: ExecuteOptions): Promise<{ undone: string[]; leftovers: string[] }> {
+  const undone: string[] = [];
+  const leftovers: string[] = [];
+  for (const step of [...done].reverse()) {
+    for (const cmd of step.undo ?? []) {
+      opts.onProgress?.({ phase: 'undo', purpose: step.purpose });
+      try {
+        // Undo runs even after a Ctrl-C: it must not be cancelled by the same signal.
+        await sendStep(qmp, cmd, { ...opts, signal: undefined });
+        undone.push(describeCommand(cmd));
+      } catch (error) {
+        leftovers.push(`${describeCommand(cmd)} failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+  return { undone, leftovers };
+}
+
+export function describeCommand(c: QmpCommand | HostCommand): string {
+  if (!isQmp(c)) return `${c.host}`;
+  if (c.execute === 'human-monitor-command') return `HMP ${String((c.arguments ?? {})['command-line'])}`;
+  return `${c.execute} ${JSON.stringify(c.arguments ?? {})}`;
+}
+
+/** Whether QEMU lists device `id` at the planned address (a targeted check, not a full probe). */
+async function verifyPresent(qmp: QmpClient, plan: Plan, opts: ExecuteOptions): Promise<string | null> {
+  const v = plan.verify;
+  if (v.kind !== 'present') return null;
+  const call = { signal: opts.signal };
+  if (v.allocation.bus === 'pci.0') {
+    const pci = await qmp.execute<{ bus: number; devices: { slot: number; function: number; qdev_id: string }[] }[]>(
+      'query-pci',
+      undefined,
+      call,
+    );
+    const want = Number.parseInt(v.allocation.addr, 16);
+    const found = pci.flatMap((b) => (b.bus === 0 ? b.devices : [])).find((d) => d.qdev_id === v.id);
+    if (!found) return `QEMU does not list ${v.id} on pci.0 after device_add`;
+    if (found.slot !== want) return `QEMU put ${v.id} at slot 0x${found.slot.toString(16)}, not ${v.allocation.addr}`;
+    return null;
+  }
+  const base = `/machine/peripheral/${v.id}`;
+  try {
+    const [scsiId, bus] = await Promise.all([
+      qmp.execute<number>('qom-get', { path: base, property: 'scsi-id' }, call),
+      qmp.execute<string>('qom-get', { path: base, property: 'parent_bus' }, call),
+    ]);
+    if (scsiId !== v.allocation['scsi-id']) return `QEMU put ${v.id} at target ${scsiId}, not ${v.allocation['scsi-id']}`;
+    if (!String(bus).endsWith('/scsi.0')) return `QEMU put ${v.id} on ${String(bus)}, not scsi.0`;
+    return null;
+  } catch (error) {
+    if (error instanceof QmpCommandError) return `QEMU does not list ${v.id} after device_add (${error.desc})`;
+    throw error;
+  }
+}
+
+async function isPresent(qmp: QmpClient, id: string, opts: ExecuteOptions): Promise<boolean> {
+  const list = await qmp.execute<{ name: string; type: string }[]>('qom-list', { path: '/machine/peripheral' }, {
+    signal: opts.signal,
+  });
+  return list.some((p) => p.name === id && p.type.startsWith('child<'));
+}
+
+const delay = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * After `device_del`: the device is gone as soon as QEMU no longer lists it or DEVICE_DELETED for it
+ * arrives, whichever comes first. Polls with a short, growing interval (SCSI devices go within a few
+ * ms, the event trails by ~55 ms), woken early by the event. Returns false on timeout.
+ */
+async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: number, opts: ExecuteOptions): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let eventSeen = false;
+  const ac = new AbortController();
+  const onAbort = () => ac.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const event = qmp
+    .waitForEvent((e) => e.event === 'DEVICE_DELETED' && e.data['device'] === id, {
+      since,
+      timeoutMs,
+      signal: ac.signal,
+      what: `DEVICE_DELETED for ${id}`,
+    })
+    .then(
+      () => {
+        eventSeen = true;
+      },
+      () => undefined,
+    );
+  try {
+    let interval = 1;
+    for (;;) {
+      if (eventSeen) return true;
+      if (!(await isPresent(qmp, id, opts))) return true;
+      const left = deadline - Date.now();
+      if (left <= 0 || opts.signal?.aborted) return false;
+      await Promise.race([event, delay(Math.min(interval, left), ac.signal)]);
+      interval = Math.min(interval * 2, 100);
+    }
+  } finally {
+    ac.abort();
+    opts.signal?.removeEventListener('abort', onAbort);
+    await event;
+  }
+}
+
+/** `blockdev-del` of a node QEMU may still hold for a few ms after the device went: retry while "in use". */
+async function runAfterStep(qmp: QmpClient, step: PlanStep, opts: ExecuteOptions): Promise<void> {
+  const deadline = Date.now() + 2_000;
+  let interval = 2;
+  for (;;) {
+    try {
+      await sendStep(qmp, step.command, opts);
+      return;
+    } catch (error) {
+      const inUse = error instanceof QmpCommandError && /is in use/.test(error.desc);
+      if (!inUse || Date.now() >= deadline) throw error;
+      await delay(interval, opts.signal);
+      interval = Math.min(interval * 2, 100);
+    }
+  }
+}
+
+function outcome(plan: Plan, status: Outcome['status'], message: string, started: number, extra: Partial<Outcome> = {}): Outcome {
+  return {
+    status,
+    plan,
+    message,
+    runtimeWritten: false,
+    undone: [],
+    leftovers: [],
+    timings: { totalMs: Date.now() - started },
+    ...extra,
+  };
+}
+
+/**
+ * Runs `action` for real. Resolves with the outcome for `done` and `pending`; throws
+ * ActionFailedError (with the outcome: what was undone, what is left) when it failed, and the
+ * planner's RefusedError/InputError when nothing was sent.
+ */
+export async function runAction(action: Action, opts: ExecuteOptions): Promise<Outcome> {
+  const started = Date.now();
+  const name = validateInstanceName(action.instance);
+  const file = runtimeFilePath(opts.root, name);
+  const source = path.relative(opts.root, file) || file;
+  return withInstanceLock(opts.root, name, { timeoutMs: opts.lockTimeoutMs ?? 10_000 }, async () => {
+    const text = await readRuntimeText(file);
+    const rf = parseRuntimeText(text, source, name);
+    return withQmp(
+      qmpSocketPath(opts.root, name),
+      {
+        greetingTimeoutMs: opts.greetingTimeoutMs ?? 1_000,
+        commandTimeoutMs: opts.commandTimeoutMs ?? 10_000,
+        transcript: opts.transcript,
+        signal: opts.signal,
+      },
+      async (qmp) => {
+        const live = await probeLive(qmp, { signal: opts.signal });
+        const ctx = await planContext(action, rf, live, opts);
+        const plan = makePlan(action, ctx);
+        opts.onProgress?.({ phase: 'planned', plan });
+        return execute(qmp, plan, { ...opts, file, text, started, live });
+      },
+    );
+  });
+}
+
+interface ExecState extends ExecuteOptions {
+  file: string;
+  text: string;
+  started: number;
+  live: LiveState;
+}
+
+async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outcome> {
+  const done: PlanStep[] = [];
+  const mark = qmp.mark();
+  const fail = async (message: string, cause: unknown): Promise<never> => {
+    const { undone, leftovers } = await undoSteps(qmp, done, st);
+    const status = leftovers.length === 0 ? 'rolled-back' : 'failed';
+    const tail =
+      undone.length === 0 && leftovers.length === 0
+        ? 'nothing had changed; runtime file untouched'
+        : leftovers.length === 0
+          ? `undone: ${undone.join('; ')}; runtime file untouched`
+          : `could not undo everything: ${leftovers.join('; ')}; runtime file untouched — run plugboard check ${plan.instance}`;
+    throw new ActionFailedError(`${message}; ${tail}`, outcome(plan, status, `${message}; ${tail}`, st.started, { undone, leftovers }), {
+      cause,
+    });
+  };
+
+  let index = 0;
+  for (const step of plan.steps) {
+    st.onProgress?.({ phase: 'step', index: index++, purpose: step.purpose });
+    try {
+      await sendStep(qmp, step.command, st);
+      done.push(step);
+    } catch (error) {
+      // A device_del of a device whose unplug is already pending is not a failure: keep waiting.
+      const alreadyPending =
+        error instanceof QmpCommandError && /already in the process of unplug/.test(error.desc) && plan.unplugWait;
+      if (alreadyPending) continue;
+      return fail(`${step.purpose} failed: ${error instanceof Error ? error.message : String(error)}`, error);
+    }
+  }
+
+  if (plan.verify.kind === 'present') {
+    let problem: string | null;
+    try {
+      problem = await verifyPresent(qmp, plan, st);
+    } catch (error) {
+      return fail(`verification failed: ${error instanceof Error ? error.message : String(error)}`, error);
+    }
+    if (problem) return fail(`verification failed: ${problem}`, undefined);
+    st.onProgress?.({ phase: 'verified', message: `QEMU lists ${plan.device.id} at ${allocationText(plan.verify.allocation)}` });
+  }
+
+  if (plan.unplugWait) {
+    const w = plan.unplugWait;
+    st.onProgress?.({ phase: 'waiting', id: w.id, timeoutMs: w.timeoutMs });
+    const gone = await waitGone(qmp, w.id, mark, w.timeoutMs, st);
+    if (!gone) {
+      await recordPendingUnplug(st.root, plan.instance, { id: w.id, kind: plan.device.kind });
+      const why = st.signal?.aborted
+        ? 'interrupted while waiting'
+        : w.needsGuest
+          ? `the guest did not acknowledge the PCI unplug within ${Math.round(w.timeoutMs / 1000)} s`
+          : `QEMU still lists it after ${Math.round(w.timeoutMs / 1000)} s`;
+      return outcome(
+        plan,
+        'pending',
+        `unplug of ${w.id} is pending: ${why}. The runtime file entry is kept (QEMU still has the device); ` +
+          `it completes when the guest acknowledges it — run plugboard unplug ${plan.instance} ${plan.device.kind} ${w.id} again to finish`,
+        st.started,
+      );
+    }
+    st.onProgress?.({ phase: 'verified', message: `QEMU no longer lists ${w.id}` });
+  }
+  const leftovers: string[] = [];
+  for (const step of plan.after ?? []) {
+    try {
+      await runAfterStep(qmp, step, st);
+    } catch (error) {
+      leftovers.push(`${step.purpose}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (plan.verify.kind === 'absent') await clearPendingUnplug(st.root, plan.instance, plan.verify.id);
+
+  try {
+    await saveRuntimeFile(st.file, plan.runtimeAfter, { expectText: st.text });
+  } catch (error) {
+    if (plan.verify.kind === 'present') {
+      return fail(`QEMU has ${plan.device.id}, but the runtime file could not be written (${error instanceof Error ? error.message : String(error)})`, error);
+    }
+    throw new ActionFailedError(
+      `QEMU removed ${plan.device.id}, but the runtime file could not be written: ${error instanceof Error ? error.message : String(error)} — it still lists the device; run plugboard check ${plan.instance}`,
+      outcome(plan, 'failed', 'runtime file not written', st.started),
+      { cause: error },
+    );
+  }
+  st.onProgress?.({ phase: 'written', file: st.file });
+  const verb = plan.verify.kind === 'present' ? `hot-added ${plan.device.id} at ${allocationText(plan.verify.allocation)}` : `unplugged ${plan.device.id}`;
+  const message = leftovers.length ? `${verb}; but: ${leftovers.join('; ')}` : verb;
+  return outcome(plan, 'done', message, st.started, { runtimeWritten: true, leftovers });
+}
+
+/** Re-export so callers can prune pending records when they probe. */
+export { prunePending };

@@ -1,0 +1,53 @@
+/**
+ * `--dry-run`: the plan an action would run, without the lock and without changing anything.
+ * For an instance under the root it asks QEMU (one short connection) so the preview uses the live
+ * state; when QEMU does not answer (stopped, busy) or with `--runtime-file`, it plans from the file.
+ */
+import path from 'node:path';
+import { PlugboardError } from '../errors.js';
+import { withQmp } from '../qmp/client.js';
+import type { Transcript } from '../qmp/transcript.js';
+import { probeLive, type LiveState } from '../live/probe.js';
+import { loadRuntimeFile } from '../runtime/load.js';
+import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
+import type { RuntimeFile } from '../runtime/types.js';
+import { makePlan, planContext } from './executor.js';
+import type { Action, Plan } from './types.js';
+
+export interface PreviewOptions {
+  root?: string;
+  runtimeFile?: string;
+  transcript?: Transcript;
+  greetingTimeoutMs?: number;
+  signal?: AbortSignal;
+  newUuid?: () => string;
+}
+
+export async function previewAction(action: Action, opts: PreviewOptions): Promise<Plan> {
+  let rf: RuntimeFile;
+  let live: LiveState | undefined;
+  const notes: string[] = [];
+  if (opts.runtimeFile !== undefined) {
+    rf = await loadRuntimeFile(opts.runtimeFile);
+    notes.push('planned from the runtime file only (QEMU not asked)');
+  } else {
+    if (opts.root === undefined) throw new PlugboardError('previewAction needs a root or a runtime file');
+    const name = validateInstanceName(action.instance);
+    const file = runtimeFilePath(opts.root, name);
+    rf = await loadRuntimeFile(file, { instance: name });
+    rf = { ...rf, source: path.relative(opts.root, file) || file };
+    try {
+      live = await withQmp(
+        qmpSocketPath(opts.root, name),
+        { greetingTimeoutMs: opts.greetingTimeoutMs ?? 1_000, transcript: opts.transcript, signal: opts.signal },
+        (qmp) => probeLive(qmp, { signal: opts.signal }),
+      );
+    } catch (error) {
+      notes.push(
+        `planned from the runtime file only: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+      );
+    }
+  }
+  const plan = makePlan(action, await planContext(action, rf, live, opts));
+  return { ...plan, notes: [...plan.notes, ...notes] };
+}
