@@ -1,0 +1,628 @@
+/**
+ * A QMP client over a Unix socket, for QEMU's `-qmp unix:PATH,server=on,wait=off` monitor.
+ *
+ * Use it connect → work → close (`withQmp`): QEMU serves ONE client per QMP socket and Ganeti
+ * itself needs `ctrl/NAME.qmp`, so the tool never holds an instance's socket while idle. A socket
+ * held by someone else shows up as a connect that succeeds but brings no greeting: that is reported
+ * as QmpBusyError after `greetingTimeoutMs`.
+ *
+ * Protocol decisions (QEMU 7.2 behaviour measured on this machine kind):
+ * - Every command carries a unique string `id` (`pb-N`); QEMU echoes it in the reply and replies
+ *   are matched by it, so several commands may be in flight and events may come in between.
+ * - A reply WITHOUT an id can only be QEMU's answer to a line it could not parse (`JSON parse
+ *   error…`): the stream is out of step, so it is a QmpProtocolError and the connection is closed.
+ * - A reply whose id we gave up on (its request timed out or was aborted) is a late reply: it is
+ *   recorded in the transcript and otherwise ignored (the command may have taken effect: callers
+ *   that time out on a state-changing command must re-check the state). A reply with an id we never
+ *   sent is a QmpProtocolError.
+ * - Lines end in `\r\n`; a line longer than `maxLineBytes` is a QmpProtocolError and the
+ *   connection is dropped before more than `maxLineBytes` are buffered.
+ * - Events (`{"event": …}`) may arrive at any time, also before a reply. They go to `on('event')`
+ *   listeners and into a bounded buffer, so that `waitForEvent(…, {since: mark})` also sees an event
+ *   that arrived between `mark()` and the wait (e.g. DEVICE_DELETED in the same read as the reply
+ *   to `device_del`).
+ */
+import net from 'node:net';
+import {
+  HmpCommandError,
+  QmpAbortedError,
+  QmpBusyError,
+  QmpCommandError,
+  QmpConnectError,
+  QmpProtocolError,
+  QmpTimeoutError,
+} from './errors.js';
+import type { Transcript } from './transcript.js';
+
+export const DEFAULT_GREETING_TIMEOUT_MS = 1_000;
+export const DEFAULT_COMMAND_TIMEOUT_MS = 15_000;
+export const DEFAULT_EVENT_TIMEOUT_MS = 5_000;
+export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_MAX_BUFFERED_EVENTS = 1_000;
+/** Ids of abandoned requests remembered to recognise their late replies. */
+const MAX_ABANDONED_IDS = 1_000;
+
+export interface QmpVersion {
+  major: number;
+  minor: number;
+  micro: number;
+  /** Distribution package string, e.g. `Debian 1:7.2+dfsg-7+deb12u18+b3`. */
+  package: string;
+}
+
+export interface QmpGreeting {
+  version: QmpVersion;
+  capabilities: string[];
+}
+
+/** An asynchronous QMP event, with its place in this connection's event order. */
+export interface QmpEvent {
+  event: string;
+  data: Record<string, unknown>;
+  /** QEMU's timestamp of the event. */
+  timestamp?: { seconds: number; microseconds: number };
+  /** 1, 2, 3… in order of arrival on this connection. Compare with a mark from `mark()`. */
+  seq: number;
+  /** Date.now() when it was read. */
+  receivedAt: number;
+}
+
+/** A point in a connection's event stream; events after it have `seq > mark`. */
+export type EventMark = number;
+
+export interface QmpConnectOptions {
+  /** How long connect + greeting may take before the socket counts as busy (default 1000 ms). */
+  greetingTimeoutMs?: number;
+  /** Default reply timeout for `execute` (default 15000 ms), also used for `qmp_capabilities`. */
+  commandTimeoutMs?: number;
+  /** Aborting it cancels every wait and closes the connection, at any time in its life. */
+  signal?: AbortSignal;
+  /** Records every line sent and received. */
+  transcript?: Transcript;
+  /** Longest line accepted from the peer (default 8 MiB). Longer → QmpProtocolError, disconnect. */
+  maxLineBytes?: number;
+  /** Events kept for `waitForEvent(…, {since})` (default 1000, oldest dropped). */
+  maxBufferedEvents?: number;
+}
+
+export interface QmpCallOptions {
+  /** Default: the connection's commandTimeoutMs. */
+  timeoutMs?: number;
+  /** Cancels this wait only (the connection stays open; a late reply is ignored). */
+  signal?: AbortSignal;
+}
+
+export interface HmpOptions extends QmpCallOptions {
+  /**
+   * `status` (default): the command is an action (`drive_add`, `drive_del`…) whose output is empty
+   * or ends in `OK` on success; any other output is QEMU's error text → HmpCommandError.
+   * `text`: the command prints data (`info …`): return it unchecked.
+   */
+  expect?: 'status' | 'text';
+}
+
+export interface WaitForEventOptions {
+  /** Also consider buffered events that arrived after this mark. Default: only events from now on. */
+  since?: EventMark;
+  /** Default 5000 ms. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Words for error messages, e.g. `DEVICE_DELETED for disk-1`. */
+  what?: string;
+}
+
+export type EventPredicate = string | ((event: QmpEvent) => boolean);
+
+type ClientEvents = {
+  event: (event: QmpEvent) => void;
+  /** The connection ended; `error` is set when it ended because of a failure, not close(). */
+  close: (error: Error | undefined) => void;
+};
+
+interface Pending {
+  command: string;
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+interface EventWaiter {
+  what: string;
+  matches: (e: QmpEvent) => boolean;
+  resolve: (e: QmpEvent) => void;
+  reject: (err: Error) => void;
+}
+
+type Phase = 'connecting' | 'greeting' | 'ready' | 'closed';
+
+export class QmpClient {
+  readonly socketPath: string;
+  private readonly socket: net.Socket;
+  private readonly transcript: Transcript | undefined;
+  private readonly maxLineBytes: number;
+  private readonly maxBufferedEvents: number;
+  private readonly commandTimeoutMs: number;
+  private phase: Phase = 'connecting';
+  private greetingValue: QmpGreeting | undefined;
+  private onGreeting: ((g: QmpGreeting) => void) | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<string, Pending>();
+  private readonly abandoned = new Set<string>();
+  private readonly eventWaiters = new Set<EventWaiter>();
+  private readonly events: QmpEvent[] = [];
+  private eventSeq = 0;
+  private readonly listeners: { [K in keyof ClientEvents]: Set<ClientEvents[K]> } = {
+    event: new Set(),
+    close: new Set(),
+  };
+  /** Partial line: chunks received since the last newline. */
+  private chunks: Buffer[] = [];
+  private chunkBytes = 0;
+  private closeError: Error | undefined;
+  private readonly socketClosed: Promise<void>;
+  private detachSignal: (() => void) | undefined;
+
+  private constructor(socketPath: string, options: QmpConnectOptions) {
+    this.socketPath = socketPath;
+    this.transcript = options.transcript;
+    this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.maxBufferedEvents = options.maxBufferedEvents ?? DEFAULT_MAX_BUFFERED_EVENTS;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.socket = net.createConnection({ path: socketPath });
+    this.socketClosed = new Promise((resolve) => this.socket.once('close', () => resolve()));
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('error', (err: NodeJS.ErrnoException) => this.onSocketError(err));
+    this.socket.on('close', () => this.onSocketClose());
+  }
+
+  /**
+   * Connects, reads the greeting and sends `qmp_capabilities`. No greeting within
+   * `greetingTimeoutMs` (or EAGAIN: QEMU's listen queue is full) → QmpBusyError, socket closed.
+   */
+  static async connect(socketPath: string, options: QmpConnectOptions = {}): Promise<QmpClient> {
+    const signal = options.signal;
+    if (signal?.aborted) throw new QmpAbortedError('connect', socketPath, { cause: signal.reason });
+    const greetingTimeoutMs = options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS;
+    const client = new QmpClient(socketPath, options);
+    if (signal) {
+      const onAbort = () => client.fail(new QmpAbortedError('QMP work', socketPath, { cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      client.detachSignal = () => signal.removeEventListener('abort', onAbort);
+    }
+    try {
+      await client.handshake(greetingTimeoutMs);
+      client.phase = 'ready';
+      await client.execute('qmp_capabilities');
+      return client;
+    } catch (err) {
+      await client.close();
+      throw err;
+    }
+  }
+
+  /** The greeting QEMU sent (version and capabilities). */
+  get greeting(): QmpGreeting {
+    if (!this.greetingValue) throw new Error('QmpClient.greeting read before the greeting arrived');
+    return this.greetingValue;
+  }
+
+  get closed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  /**
+   * Runs a QMP command and resolves with its `return` value. QEMU's `{"error"}` → QmpCommandError
+   * (with `errorClass` and `desc`). Timeout → QmpTimeoutError (the command may still take effect).
+   */
+  execute<T = unknown>(command: string, args?: Record<string, unknown>, options: QmpCallOptions = {}): Promise<T> {
+    const step = `reply to ${command}`;
+    if (this.phase !== 'ready') return Promise.reject(this.closedError(step));
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(new QmpAbortedError(step, this.socketPath, { cause: signal.reason }));
+    const id = `pb-${this.nextId++}`;
+    const message: Record<string, unknown> = { execute: command };
+    if (args !== undefined) message['arguments'] = args;
+    message['id'] = id;
+    const line = JSON.stringify(message);
+    const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs;
+
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => abandon(new QmpAbortedError(step, this.socketPath, { cause: signal?.reason }));
+      const cleanup = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.pending.delete(id);
+      };
+      const abandon = (err: Error) => {
+        cleanup();
+        this.rememberAbandoned(id);
+        reject(err);
+      };
+      this.pending.set(id, {
+        command,
+        resolve: (v) => {
+          cleanup();
+          resolve(v as T);
+        },
+        reject: (err) => {
+          cleanup();
+          reject(err);
+        },
+      });
+      timer = setTimeout(() => abandon(new QmpTimeoutError(step, timeoutMs, this.socketPath)), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.send(line);
+    });
+  }
+
+  /**
+   * Runs a human-monitor (HMP) command through `human-monitor-command` and returns its output.
+   * HMP reports errors as output text: with `expect: 'status'` (default) output other than empty
+   * or `OK` (QEMU 7.2 `drive_add` prints `OK` on success, `drive_del` nothing) → HmpCommandError.
+   */
+  async hmp(commandLine: string, options: HmpOptions = {}): Promise<string> {
+    const output = await this.execute<unknown>('human-monitor-command', { 'command-line': commandLine }, options);
+    if (typeof output !== 'string') {
+      throw this.fail(
+        new QmpProtocolError(
+          this.socketPath,
+          'unexpected',
+          `QEMU answered HMP '${commandLine}' on ${this.socketPath} with a ${typeof output}, not text`,
+        ),
+      );
+    }
+    if ((options.expect ?? 'status') === 'status' && !hmpSucceeded(output)) {
+      throw new HmpCommandError(commandLine, output);
+    }
+    return output;
+  }
+
+  /** Subscribes to events or to the end of the connection. Returns the unsubscribe function. */
+  on<K extends keyof ClientEvents>(type: K, listener: ClientEvents[K]): () => void {
+    (this.listeners[type] as Set<ClientEvents[K]>).add(listener);
+    return () => this.off(type, listener);
+  }
+
+  off<K extends keyof ClientEvents>(type: K, listener: ClientEvents[K]): void {
+    (this.listeners[type] as Set<ClientEvents[K]>).delete(listener);
+  }
+
+  /** The current point in the event stream: take it BEFORE the command whose event you will wait for. */
+  mark(): EventMark {
+    return this.eventSeq;
+  }
+
+  /** Buffered events after `since` (default: all still buffered), oldest first. */
+  recentEvents(since: EventMark = 0): QmpEvent[] {
+    return this.events.filter((e) => e.seq > since);
+  }
+
+  /**
+   * Resolves with the first event matching `predicate` (an event name or a function) that arrived
+   * after `since` (default: now). Times out with QmpTimeoutError; the connection closing rejects.
+   * With more than `maxBufferedEvents` events between the mark and this call the oldest are gone.
+   */
+  waitForEvent(predicate: EventPredicate, options: WaitForEventOptions = {}): Promise<QmpEvent> {
+    const matches = typeof predicate === 'string' ? (e: QmpEvent) => e.event === predicate : predicate;
+    const what = options.what ?? (typeof predicate === 'string' ? `event ${predicate}` : 'event');
+    const since = options.since ?? this.eventSeq;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS;
+    const { signal } = options;
+    for (const e of this.events) {
+      if (e.seq > since && matches(e)) return Promise.resolve(e);
+    }
+    if (this.phase === 'closed') return Promise.reject(this.closedError(what));
+    if (signal?.aborted) return Promise.reject(new QmpAbortedError(what, this.socketPath, { cause: signal.reason }));
+
+    return new Promise<QmpEvent>((resolve, reject) => {
+      const onAbort = () => {
+        cleanup();
+        reject(new QmpAbortedError(what, this.socketPath, { cause: signal?.reason }));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new QmpTimeoutError(what, timeoutMs, this.socketPath));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.eventWaiters.delete(waiter);
+      };
+      const waiter: EventWaiter = {
+        what,
+        matches,
+        resolve: (e) => {
+          cleanup();
+          resolve(e);
+        },
+        reject: (err) => {
+          cleanup();
+          reject(err);
+        },
+      };
+      this.eventWaiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Closes the connection and releases the socket (QEMU then serves the next client). Pending
+   * requests and event waits reject with QmpConnectError(reason 'closed'). Safe to call twice.
+   */
+  async close(): Promise<void> {
+    if (this.phase !== 'closed') {
+      this.shutdown(undefined, (step) => this.closedError(step));
+    }
+    await this.socketClosed;
+  }
+
+  // ---- internals ----
+
+  private handshake(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.onGreeting = undefined;
+        this.fail(new QmpBusyError(this.socketPath, timeoutMs));
+      }, timeoutMs);
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.off('close', onClose);
+        this.onGreeting = undefined;
+        if (err) reject(err);
+        else resolve();
+      };
+      const onClose = (err: Error | undefined) => done(err ?? this.closedError('the QMP greeting'));
+      this.on('close', onClose);
+      this.socket.once('connect', () => {
+        if (this.phase === 'connecting') this.phase = 'greeting';
+      });
+      if (this.phase === 'closed') done(this.closedError('the QMP greeting'));
+      this.onGreeting = () => done();
+    });
+  }
+
+  private send(line: string): void {
+    this.transcript?.record('out', this.socketPath, line);
+    this.socket.write(`${line}\n`);
+  }
+
+  private onData(chunk: Buffer): void {
+    let start = 0;
+    while (start < chunk.length && this.phase !== 'closed') {
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl === -1 ? chunk.length : nl;
+      // The limit is on the message; its `\r` (before the `\n`) is not counted.
+      if (this.chunkBytes + (end - start) > this.maxLineBytes + 1) {
+        this.fail(
+          new QmpProtocolError(
+            this.socketPath,
+            'line-too-long',
+            `QEMU sent a line longer than ${this.maxLineBytes} bytes on ${this.socketPath}: disconnected`,
+          ),
+        );
+        return;
+      }
+      if (nl === -1) {
+        this.chunks.push(chunk.subarray(start));
+        this.chunkBytes += chunk.length - start;
+        return;
+      }
+      const piece = chunk.subarray(start, nl);
+      const line = this.chunks.length === 0 ? piece : Buffer.concat([...this.chunks, piece]);
+      this.chunks = [];
+      this.chunkBytes = 0;
+      start = nl + 1;
+      this.onLine(line.toString('utf8'));
+    }
+  }
+
+  private onLine(raw: string): void {
+    const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (text.trim() === '') return;
+    this.transcript?.record('in', this.socketPath, text);
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch (err) {
+      this.fail(this.garbage(`not JSON: ${excerpt(text)}`, err));
+      return;
+    }
+    if (!isObject(msg)) {
+      this.fail(this.garbage(`not a QMP message: ${excerpt(text)}`));
+      return;
+    }
+    if (typeof msg['event'] === 'string') {
+      this.onEvent(msg);
+      return;
+    }
+    if (isObject(msg['QMP'])) {
+      // A second greeting has been seen in the field (Ganeti works around it): ignore it.
+      if (this.greetingValue) return;
+      this.greetingValue = parseGreeting(msg['QMP']);
+      this.onGreeting?.(this.greetingValue);
+      return;
+    }
+    if ('return' in msg || isObject(msg['error'])) {
+      this.onReply(msg);
+      return;
+    }
+    this.fail(this.garbage(`not a QMP message: ${excerpt(text)}`));
+  }
+
+  private onReply(msg: Record<string, unknown>): void {
+    const id = msg['id'];
+    const error = isObject(msg['error']) ? msg['error'] : undefined;
+    if (!this.greetingValue) {
+      this.fail(this.unexpected(`a reply before the QMP greeting: ${excerpt(JSON.stringify(msg))}`));
+      return;
+    }
+    if (typeof id !== 'string' || !this.pending.has(id)) {
+      if (typeof id === 'string' && this.abandoned.delete(id)) return; // late reply to a timed-out/aborted request
+      const why =
+        id === undefined
+          ? error
+            ? `an error without id (QEMU could not read a command?): ${String(error['desc'])}`
+            : 'a reply without id'
+          : `a reply to id ${JSON.stringify(id)} that was never sent`;
+      this.fail(this.unexpected(why));
+      return;
+    }
+    const p = this.pending.get(id)!;
+    if (error) {
+      p.reject(new QmpCommandError(p.command, String(error['class'] ?? 'GenericError'), String(error['desc'] ?? '')));
+    } else {
+      p.resolve(msg['return']);
+    }
+  }
+
+  private onEvent(msg: Record<string, unknown>): void {
+    const ts = msg['timestamp'];
+    const event: QmpEvent = {
+      event: msg['event'] as string,
+      data: isObject(msg['data']) ? msg['data'] : {},
+      ...(isObject(ts) && typeof ts['seconds'] === 'number' && typeof ts['microseconds'] === 'number'
+        ? { timestamp: { seconds: ts['seconds'], microseconds: ts['microseconds'] } }
+        : {}),
+      seq: ++this.eventSeq,
+      receivedAt: Date.now(),
+    };
+    this.events.push(event);
+    if (this.events.length > this.maxBufferedEvents) this.events.shift();
+    for (const w of [...this.eventWaiters]) {
+      if (safeMatch(w.matches, event)) w.resolve(event);
+    }
+    for (const l of [...this.listeners.event]) callSafely(() => l(event), 'QMP event listener');
+  }
+
+  private rememberAbandoned(id: string): void {
+    this.abandoned.add(id);
+    if (this.abandoned.size > MAX_ABANDONED_IDS) {
+      const oldest = this.abandoned.values().next().value;
+      if (oldest !== undefined) this.abandoned.delete(oldest);
+    }
+  }
+
+  private onSocketError(err: NodeJS.ErrnoException): void {
+    if (this.phase === 'closed') return;
+    if (this.phase === 'connecting') {
+      this.fail(err.code === 'EAGAIN' ? new QmpBusyError(this.socketPath, undefined, { cause: err }) : QmpConnectError.fromSocketError(this.socketPath, err));
+      return;
+    }
+    this.fail(
+      new QmpProtocolError(this.socketPath, 'closed', `QMP connection to ${this.socketPath} broke: ${err.code ?? err.message}`, {
+        cause: err,
+      }),
+    );
+  }
+
+  private onSocketClose(): void {
+    if (this.phase === 'closed') return;
+    if (!this.greetingValue) {
+      this.fail(new QmpProtocolError(this.socketPath, 'closed', `QEMU closed ${this.socketPath} before sending its QMP greeting`));
+      return;
+    }
+    // The peer closed: each waiter learns what it was waiting for when that happened.
+    this.shutdown(new QmpProtocolError(this.socketPath, 'closed', `QEMU closed ${this.socketPath}`), (step) =>
+      new QmpProtocolError(this.socketPath, 'closed', `QEMU closed ${this.socketPath} while plugboard waited for ${step}`),
+    );
+  }
+
+  /** Ends the connection because of `err`; every waiter rejects with it. Returns `err`. */
+  private fail(err: Error): Error {
+    if (this.phase !== 'closed') this.shutdown(err, () => err);
+    return err;
+  }
+
+  private shutdown(cause: Error | undefined, errorFor: (step: string) => Error): void {
+    this.phase = 'closed';
+    this.closeError = cause;
+    this.detachSignal?.();
+    this.chunks = [];
+    this.chunkBytes = 0;
+    this.socket.destroy();
+    for (const p of [...this.pending.values()]) p.reject(errorFor(`reply to ${p.command}`));
+    for (const w of [...this.eventWaiters]) w.reject(errorFor(w.what));
+    for (const l of [...this.listeners.close]) callSafely(() => l(cause), 'QMP close listener');
+  }
+
+  private closedError(step: string): Error {
+    if (this.closeError) return this.closeError;
+    return new QmpConnectError(this.socketPath, 'closed', `QMP connection to ${this.socketPath} is closed (waiting for ${step})`);
+  }
+
+  private garbage(what: string, cause?: unknown): QmpProtocolError {
+    return new QmpProtocolError(this.socketPath, 'garbage', `garbage on ${this.socketPath}: ${what}`, { cause });
+  }
+
+  private unexpected(what: string): QmpProtocolError {
+    return new QmpProtocolError(this.socketPath, 'unexpected', `QMP protocol error on ${this.socketPath}: ${what}`);
+  }
+}
+
+/**
+ * Connects, runs `work`, and always closes (also when `work` throws), so the instance's QMP socket
+ * is free again for Ganeti.
+ */
+export async function withQmp<T>(
+  socketPath: string,
+  options: QmpConnectOptions,
+  work: (qmp: QmpClient) => Promise<T>,
+): Promise<T> {
+  const qmp = await QmpClient.connect(socketPath, options);
+  try {
+    return await work(qmp);
+  } finally {
+    await qmp.close();
+  }
+}
+
+/** Whether the output of an action HMP command means success: nothing, or a last line `OK`. */
+export function hmpSucceeded(output: string): boolean {
+  const lines = output
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  return lines.length === 0 || lines[lines.length - 1] === 'OK';
+}
+
+function parseGreeting(qmp: Record<string, unknown>): QmpGreeting {
+  const version = isObject(qmp['version']) ? qmp['version'] : {};
+  const qemu = isObject(version['qemu']) ? version['qemu'] : {};
+  const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+  return {
+    version: {
+      major: num(qemu['major']),
+      minor: num(qemu['minor']),
+      micro: num(qemu['micro']),
+      package: typeof version['package'] === 'string' ? version['package'].trim() : '',
+    },
+    capabilities: Array.isArray(qmp['capabilities']) ? qmp['capabilities'].filter((c) => typeof c === 'string') : [],
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A short, printable piece of a bad line for an error message. */
+function excerpt(text: string): string {
+  const cut = text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  return JSON.stringify(cut);
+}
+
+function safeMatch(matches: (e: QmpEvent) => boolean, e: QmpEvent): boolean {
+  try {
+    return matches(e);
+  } catch (err) {
+    process.emitWarning(`QMP event predicate failed: ${String(err)}`);
+    return false;
+  }
+}
+
+function callSafely(fn: () => void, what: string): void {
+  try {
+    fn();
+  } catch (err) {
+    process.emitWarning(`${what} failed: ${String(err)}`);
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The QMP client against a REAL QEMU 7.2 (paused, TCG, -nodefaults). QEMU is required: when it is
+ * missing these tests fail with the install hint (see test/helpers/qemu.ts).
+ */
+import { writeFileSync, truncateSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  HmpCommandError,
+  QmpBusyError,
+  QmpClient,
+  QmpCommandError,
+  Transcript,
+  withQmp,
+} from '../../src/qmp/index.js';
+import { startTestQemu, useTestQemuCleanup } from '../helpers/qemu.js';
+import { within } from '../helpers/wait.js';
+
+useTestQemuCleanup();
+
+interface PciDevice {
+  bus: number;
+  slot: number;
+  function: number;
+  qdev_id: string;
+  class_info: { desc?: string; class: number };
+}
+
+function rawDisk(dir: string, name: string, bytes = 1024 * 1024): string {
+  const p = path.join(dir, name);
+  writeFileSync(p, '');
+  truncateSync(p, bytes);
+  return p;
+}
+
+describe('QMP against QEMU 7.2', () => {
+  it('connects, reads the 7.2 greeting and negotiates capabilities', async () => {
+    const { qmpSocket } = await startTestQemu();
+    const transcript = new Transcript();
+    await withQmp(qmpSocket, { transcript }, async (qmp) => {
+      expect(qmp.greeting.version).toMatchObject({ major: 7, minor: 2 });
+      expect(await qmp.execute('query-status')).toMatchObject({ status: 'prelaunch', running: false });
+    });
+    const sent = transcript.entries().filter((e) => e.direction === 'out').map((e) => JSON.parse(e.json).execute);
+    expect(sent).toEqual(['qmp_capabilities', 'query-status']);
+  });
+
+  it('query-pci on -nodefaults shows host bridge 00.0, ISA 01.0, IDE 01.1, ACPI 01.3 and nothing else', async () => {
+    const { qmpSocket } = await startTestQemu();
+    const buses = await withQmp(qmpSocket, {}, (qmp) => qmp.execute<{ bus: number; devices: PciDevice[] }[]>('query-pci'));
+    expect(buses).toHaveLength(1);
+    const slots = buses[0]!.devices.map((d) => `${d.slot.toString(16).padStart(2, '0')}.${d.function}`);
+    expect(slots).toEqual(['00.0', '01.0', '01.1', '01.3']);
+    expect(buses[0]!.devices.every((d) => d.qdev_id === '')).toBe(true);
+  });
+
+  it('a second client gets QmpBusyError within the greeting timeout while the first holds the socket, and is served after', async () => {
+    const { qmpSocket } = await startTestQemu();
+    const first = await QmpClient.connect(qmpSocket);
+    try {
+      const started = Date.now();
+      const err = await QmpClient.connect(qmpSocket, { greetingTimeoutMs: 300 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const waited = Date.now() - started;
+      expect(err).toBeInstanceOf(QmpBusyError);
+      expect((err as Error).message).toContain(`holds ${qmpSocket}`);
+      expect(waited).toBeGreaterThanOrEqual(250);
+      expect(waited).toBeLessThan(2_000);
+      // While the first still holds it, a waiting second client is served as soon as it lets go.
+      const second = QmpClient.connect(qmpSocket, { greetingTimeoutMs: 5_000 });
+      await first.execute('query-status');
+      await first.close();
+      const client = await within(second, 5_000, 'the second client to be served');
+      expect(await client.execute('query-status')).toMatchObject({ status: 'prelaunch' });
+      await client.close();
+    } finally {
+      await first.close();
+    }
+  });
+
+  it('reports busy at once when QEMU\'s listen queue is full (EAGAIN), without waiting for a greeting', async () => {
+    const { qmpSocket } = await startTestQemu();
+    const first = await QmpClient.connect(qmpSocket);
+    const fillers: net.Socket[] = [];
+    try {
+      // QEMU listens with a tiny backlog: while one client is served, only a couple more can queue.
+      let full = false;
+      for (let i = 0; i < 16 && !full; i++) {
+        full = await new Promise<boolean>((resolve, reject) => {
+          const s = net.connect(qmpSocket);
+          s.once('connect', () => {
+            fillers.push(s);
+            resolve(false);
+          });
+          s.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EAGAIN' ? resolve(true) : reject(e)));
+        });
+      }
+      expect(full).toBe(true);
+      const started = Date.now();
+      const busy = await QmpClient.connect(qmpSocket, { greetingTimeoutMs: 10_000 }).catch((e: unknown) => e);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(busy).toBeInstanceOf(QmpBusyError);
+      expect((busy as QmpBusyError).waitedMs).toBeUndefined();
+      expect(((busy as Error).cause as NodeJS.ErrnoException).code).toBe('EAGAIN');
+    } finally {
+      for (const s of fillers) s.destroy();
+      await first.close();
+    }
+  });
+
+  it('device_add of a duplicate id fails with GenericError and QEMU\'s own words', async () => {
+    const { qmpSocket } = await startTestQemu({ extraArgs: ['-device', 'lsi,id=scsi'] });
+    await withQmp(qmpSocket, {}, async (qmp) => {
+      const err = await qmp.execute('device_add', { driver: 'virtio-balloon-pci', id: 'scsi' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QmpCommandError);
+      expect(err).toMatchObject({ command: 'device_add', errorClass: 'GenericError', desc: "Duplicate device ID 'scsi'" });
+      const unknown = await qmp.execute('no-such-command').catch((e: unknown) => e);
+      expect(unknown).toMatchObject({ errorClass: 'CommandNotFound' });
+    });
+  });
+
+  it('HMP drive_add succeeds on a raw file (QEMU prints OK); the same id again is an HmpCommandError', async () => {
+    const { qmpSocket, dir } = await startTestQemu();
+    const file = rawDisk(dir, 'd.raw');
+    await withQmp(qmpSocket, {}, async (qmp) => {
+      const cmd = `drive_add dummy file=${file},if=none,id=X,format=raw`;
+      expect((await qmp.hmp(cmd)).trim()).toBe('OK');
+      const err = await qmp.hmp(cmd).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HmpCommandError);
+      expect(err).toMatchObject({ errorClass: 'HmpError', desc: "Duplicate ID 'X' for drive" });
+      const missing = await qmp.hmp(`drive_add dummy file=${dir}/nope.raw,if=none,id=Y,format=raw`).catch((e: unknown) => e);
+      expect((missing as Error).message).toContain('No such file or directory');
+      const block = await qmp.execute<{ device: string }[]>('query-block');
+      expect(block.map((b) => b.device)).toEqual(['X']);
+    });
+  });
+
+  it('hot-adds a scsi-hd on lsi with drive_add + device_add, and device_del brings DEVICE_DELETED for it', async () => {
+    const { qmpSocket, dir } = await startTestQemu({ extraArgs: ['-device', 'lsi,id=scsi'] });
+    const file = rawDisk(dir, 'sd.raw');
+    await withQmp(qmpSocket, {}, async (qmp) => {
+      await qmp.hmp(`drive_add dummy file=${file},if=none,id=disk-sd0,format=raw`);
+      await qmp.execute('device_add', {
+        driver: 'scsi-hd',
+        id: 'disk-sd0',
+        drive: 'disk-sd0',
+        bus: 'scsi.0',
+        channel: 0,
+        'scsi-id': 0,
+        lun: 0,
+      });
+      const peripherals = await qmp.execute<{ name: string; type: string }[]>('qom-list', { path: '/machine/peripheral' });
+      expect(peripherals).toContainEqual({ name: 'disk-sd0', type: 'child<scsi-hd>' });
+      expect(await qmp.execute('qom-get', { path: '/machine/peripheral/disk-sd0', property: 'scsi-id' })).toBe(0);
+
+      const mark = qmp.mark();
+      await qmp.execute('device_del', { id: 'disk-sd0' });
+      const ev = await qmp.waitForEvent((e) => e.event === 'DEVICE_DELETED' && e.data['device'] === 'disk-sd0', {
+        since: mark,
+        timeoutMs: 5_000,
+        what: 'DEVICE_DELETED for disk-sd0',
+      });
+      expect(ev.data).toMatchObject({ device: 'disk-sd0', path: '/machine/peripheral/disk-sd0' });
+      const after = await qmp.execute<{ name: string }[]>('qom-list', { path: '/machine/peripheral' });
+      expect(after.map((p) => p.name)).not.toContain('disk-sd0');
+      // A drive made by drive_add goes away with its device.
+      const block = await qmp.execute<{ device: string }[]>('query-block');
+      expect(block.map((b) => b.device)).not.toContain('disk-sd0');
+    });
+  });
+});
