@@ -1,0 +1,365 @@
+/**
+ * What a running QEMU really has on its buses: PCI slots of `pci.0`, the devices with an id, the
+ * SCSI targets, the block backends and the SCSI controller. Read over QMP in two pipelined round
+ * trips (query-pci + qom-list + query-block together, then the qom-gets of the SCSI devices'
+ * addresses together) and validated: QEMU's replies are input too, so a reply of an unexpected
+ * shape is a LiveProbeError naming the command and the place, never a crash further down.
+ */
+import { z } from 'zod';
+import { PlugboardError } from '../errors.js';
+import { QmpCommandError } from '../qmp/errors.js';
+import { formatPath, plugboardErrorMap } from '../runtime/issues.js';
+import { scsiControllerInfo } from '../bus/controllers.js';
+
+/** What the probe needs of a QMP connection (`QmpClient` has it). */
+export interface QmpExecutor {
+  execute<T = unknown>(
+    command: string,
+    args?: Record<string, unknown>,
+    options?: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<T>;
+}
+
+export interface ProbeOptions {
+  /** Reply timeout for each command (the client's default otherwise). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** One function of a device on `pci.0` (bus 0 of `query-pci`). */
+export interface LivePciFunction {
+  slot: number;
+  function: number;
+  /** The device id; '' for devices without one (QEMU's own, or added without `id`). */
+  qdevId: string;
+  /** QEMU driver (QOM type, e.g. `virtio-blk-pci`, `lsi53c895a`) when the device has an id. */
+  driver: string | undefined;
+  /** PCI class code (`0x100` SCSI, `0x200` Ethernet…) and QEMU's words for it, when it has some. */
+  classCode: number;
+  classDesc: string | undefined;
+  vendorId: number;
+  deviceId: number;
+}
+
+/** A device with an id (`/machine/peripheral/ID`). */
+export interface LivePeripheral {
+  id: string;
+  /** QEMU driver = QOM type (`scsi-hd`, `virtio-net-pci`, `lsi53c895a`…). */
+  driver: string;
+}
+
+/** A SCSI device (scsi-hd, scsi-cd, scsi-block, scsi-generic, scsi-disk) and where it sits. */
+export interface LiveScsiDevice {
+  id: string;
+  driver: string;
+  /** Bus name, as `bus=` takes it: `scsi.0`. */
+  bus: string;
+  /** Id of the controller that owns the bus (`scsi`), when it has one. */
+  controllerId: string | undefined;
+  channel: number;
+  /** The target (`scsi-id`). */
+  scsiId: number;
+  lun: number;
+}
+
+/** A block backend attached to a device (`query-block`: unattached nodes are not listed). */
+export interface LiveBlock {
+  /** Named drive (`-drive …,id=D`, HMP `drive_add`): its name; '' for a `-blockdev`/`blockdev-add` node. */
+  device: string;
+  /** `named drive` vs `blockdev node`, from `device`. */
+  style: 'drive' | 'blockdev';
+  /** QEMU's `qdev`: `ID` (scsi-hd) or `/machine/peripheral/ID/virtio-backend` (virtio-blk). */
+  qdev: string | undefined;
+  /** The device id `qdev` names, when it is a device with an id. */
+  deviceId: string | undefined;
+  /** Top node name (a generated `#blockNNN` for named drives). */
+  nodeName: string | undefined;
+  /** The image file, when a medium is inserted. */
+  file: string | undefined;
+}
+
+/** The SCSI controller with id `scsi`, which creates bus `scsi.0`. */
+export interface LiveController {
+  id: 'scsi';
+  /** QOM type: `lsi53c895a`, `megasas`, `virtio-scsi-pci`, `dc390`… */
+  driver: string;
+  /** The `scsi_controller_type` value it corresponds to (`lsi` for lsi53c895a), or the QOM type. */
+  type: string;
+  bus: 'scsi.0';
+  /** Highest scsi-id it accepts, when known for the type (src/bus/controllers.ts). */
+  maxTarget: number | undefined;
+  /** Its PCI slot on pci.0, when it is there. */
+  slot: number | undefined;
+}
+
+export interface LiveState {
+  /** Functions of the devices on pci.0, in query-pci order. */
+  pci: LivePciFunction[];
+  /** Every device with an id. */
+  peripherals: LivePeripheral[];
+  scsi: LiveScsiDevice[];
+  blocks: LiveBlock[];
+  controller: LiveController | null;
+  /** Things the probe noticed and worked around (a device that vanished while probing…). */
+  notes: string[];
+}
+
+/** QEMU answered something the probe cannot read. The message names the command and the place. */
+export class LiveProbeError extends PlugboardError {
+  override name = 'LiveProbeError';
+}
+
+/** Device types that sit on a SCSI bus (and so have scsi-id/lun/channel). */
+export const SCSI_DEVICE_TYPES: readonly string[] = ['scsi-hd', 'scsi-cd', 'scsi-block', 'scsi-generic', 'scsi-disk'];
+
+/** QOM type of a controller → the `scsi_controller_type` value it stands for. Others map to themselves. */
+const CONTROLLER_TYPE_OF_QOM: Readonly<Record<string, string>> = { lsi53c895a: 'lsi' };
+
+// ---------------------------------------------------------------------------------------------
+// Reply schemas. Only the fields plugboard reads are checked; everything else is ignored.
+
+const uint = z.int().min(0);
+
+const pciDeviceSchema = z.object({
+  bus: uint,
+  slot: uint.max(31),
+  function: uint.max(7),
+  qdev_id: z.string(),
+  class_info: z.object({ class: uint, desc: z.string().optional() }),
+  id: z.object({ device: uint, vendor: uint }),
+});
+
+const queryPciSchema = z.array(z.object({ bus: uint, devices: z.array(pciDeviceSchema) }));
+
+const qomListSchema = z.array(z.object({ name: z.string(), type: z.string() }));
+
+const queryBlockSchema = z.array(
+  z.object({
+    device: z.string(),
+    qdev: z.string().optional(),
+    inserted: z
+      .object({
+        file: z.string(),
+        'node-name': z.string().optional(),
+      })
+      .optional(),
+  }),
+);
+
+const scsiPropsSchema = z.object({
+  parent_bus: z.string().min(1),
+  'scsi-id': uint,
+  /** Not read when the bus's controller only has lun 0 / channel 0 (see onlyZero). */
+  lun: uint.optional(),
+  channel: uint.optional(),
+});
+
+/** The replies the probe reads, as QEMU returned them (the `return` values). */
+export interface LiveReplies {
+  queryPci: unknown;
+  /** `qom-list /machine/peripheral`. */
+  qomList: unknown;
+  queryBlock: unknown;
+  /**
+   * `qom-get /machine/peripheral/ID PROP` by device id, for PROP in parent_bus, scsi-id, and lun
+   * and channel unless the bus's controller only has lun 0 / channel 0.
+   */
+  scsiProps: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Devices listed by qom-list that vanished before their properties were read. */
+  vanished?: readonly string[];
+}
+
+function parseReply<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value, { reportInput: true, error: plugboardErrorMap });
+  if (r.success) return r.data;
+  const first = r.error.issues[0];
+  const where = first ? formatPath(first.path.map((p) => (typeof p === 'symbol' ? String(p) : p))) : '';
+  const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more problems)` : '';
+  throw new LiveProbeError(
+    `QEMU's reply to ${what} is not what plugboard expects: ${where ? `${where}: ` : ''}${first?.message ?? 'unreadable'}${more}`,
+  );
+}
+
+/** `child<scsi-hd>` → `scsi-hd`; other property kinds (`string`, `link<…>`) → undefined. */
+function childType(type: string): string | undefined {
+  const m = /^child<(.+)>$/.exec(type);
+  return m?.[1];
+}
+
+/** `qdev` of query-block → the device id it names (undefined for devices without id). */
+export function deviceIdOfQdev(qdev: string | undefined): string | undefined {
+  if (qdev === undefined || qdev === '') return undefined;
+  if (!qdev.includes('/')) return qdev;
+  const m = /^\/machine\/peripheral\/([^/]+)(?:\/.*)?$/.exec(qdev);
+  return m?.[1];
+}
+
+/** `/machine/peripheral/scsi/scsi.0`, `/machine/peripheral/scsi/virtio-backend/scsi.0` → bus and controller id. */
+function parseParentBus(path: string): { bus: string; controllerId: string | undefined } {
+  const parts = path.split('/').filter((p) => p !== '');
+  const bus = parts[parts.length - 1] ?? path;
+  const controllerId = parts[0] === 'machine' && parts[1] === 'peripheral' ? parts[2] : undefined;
+  return { bus, controllerId };
+}
+
+/** Builds the LiveState from the replies (pure; the unit tests feed recorded replies). */
+export function parseLiveReplies(replies: LiveReplies): LiveState {
+  const pciAll = parseReply(queryPciSchema, replies.queryPci, 'query-pci');
+  const list = parseReply(qomListSchema, replies.qomList, 'qom-list /machine/peripheral');
+  const blocksRaw = parseReply(queryBlockSchema, replies.queryBlock, 'query-block');
+  const vanished = new Set(replies.vanished ?? []);
+  const notes: string[] = [];
+  for (const id of vanished) notes.push(`${id} disappeared while probing (an unplug completing?)`);
+
+  const peripherals: LivePeripheral[] = [];
+  for (const p of list) {
+    const driver = childType(p.type);
+    if (driver === undefined || vanished.has(p.name)) continue;
+    peripherals.push({ id: p.name, driver });
+  }
+  const driverOf = new Map(peripherals.map((p) => [p.id, p.driver]));
+
+  const bus0 = pciAll.find((b) => b.bus === 0);
+  const pci: LivePciFunction[] = (bus0?.devices ?? [])
+    .filter((d) => d.bus === 0 && !vanished.has(d.qdev_id))
+    .map((d) => ({
+      slot: d.slot,
+      function: d.function,
+      qdevId: d.qdev_id,
+      driver: d.qdev_id === '' ? undefined : driverOf.get(d.qdev_id),
+      classCode: d.class_info.class,
+      classDesc: d.class_info.desc,
+      vendorId: d.id.vendor,
+      deviceId: d.id.device,
+    }));
+
+  const scsi: LiveScsiDevice[] = [];
+  for (const p of peripherals) {
+    if (!SCSI_DEVICE_TYPES.includes(p.driver)) continue;
+    const props = replies.scsiProps[p.id];
+    if (props === undefined) {
+      throw new LiveProbeError(`plugboard did not read the SCSI address of ${p.id} (internal: qom-get replies missing)`);
+    }
+    const v = parseReply(scsiPropsSchema, props, `qom-get /machine/peripheral/${p.id}`);
+    const { bus, controllerId } = parseParentBus(v.parent_bus);
+    const part = (property: 'lun' | 'channel'): number => {
+      const value = v[property];
+      if (value !== undefined) return value;
+      if (onlyZero(v.parent_bus, property, driverOf)) return 0;
+      throw new LiveProbeError(`plugboard did not read the SCSI ${property} of ${p.id} (internal: qom-get reply missing)`);
+    };
+    scsi.push({ id: p.id, driver: p.driver, bus, controllerId, channel: part('channel'), scsiId: v['scsi-id'], lun: part('lun') });
+  }
+
+  const blocks: LiveBlock[] = blocksRaw
+    .filter((b) => !vanished.has(deviceIdOfQdev(b.qdev) ?? ''))
+    .map((b) => ({
+      device: b.device,
+      style: b.device === '' ? 'blockdev' : 'drive',
+      qdev: b.qdev,
+      deviceId: deviceIdOfQdev(b.qdev),
+      nodeName: b.inserted?.['node-name'],
+      file: b.inserted?.file,
+    }));
+
+  let controller: LiveController | null = null;
+  const ctl = driverOf.get('scsi');
+  if (ctl !== undefined) {
+    const type = CONTROLLER_TYPE_OF_QOM[ctl] ?? ctl;
+    controller = {
+      id: 'scsi',
+      driver: ctl,
+      type,
+      bus: 'scsi.0',
+      maxTarget: scsiControllerInfo(ctl)?.maxTarget,
+      slot: pci.find((f) => f.qdevId === 'scsi')?.slot,
+    };
+  }
+
+  return { pci, peripherals, scsi, blocks, controller, notes };
+}
+
+/**
+ * Whether every device on this bus has lun (channel) 0: its controller is a device with an id, of a
+ * type whose `maxLun` (`maxChannel`) is 0 (lsi: lun and channel; megasas, virtio-scsi-pci, dc390:
+ * channel; QEMU 7.2 refuses other values). Then the probe does not ask for it.
+ */
+function onlyZero(parentBus: string, property: 'lun' | 'channel', driverOf: ReadonlyMap<string, string>): boolean {
+  const { controllerId } = parseParentBus(parentBus);
+  const driver = controllerId === undefined ? undefined : driverOf.get(controllerId);
+  const info = driver === undefined ? undefined : scsiControllerInfo(driver);
+  return (property === 'lun' ? info?.maxLun : info?.maxChannel) === 0;
+}
+
+/**
+ * Asks QEMU what it has. QEMU 7.2 serves one command at a time (without OOB it stops reading the
+ * monitor until it has answered), so the cost is the number of commands (~0.4–0.8 ms each) more
+ * than the round trips; the probe sends few: query-pci, qom-list /machine/peripheral and
+ * query-block; then per SCSI device qom-get of parent_bus and scsi-id; then lun and channel only
+ * of devices whose controller accepts others than 0 (lsi: neither; megasas, virtio-scsi-pci,
+ * dc390: lun). Commands of a step are sent together.
+ *
+ * A device that disappears between the steps (DeviceNotFound: an unplug completing) is left out
+ * and noted. Other refusals and malformed replies → LiveProbeError; connection problems
+ * (timeouts, closed socket) are thrown as the client raised them.
+ */
+export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): Promise<LiveState> {
+  const call = { timeoutMs: options.timeoutMs, signal: options.signal };
+  const first = await Promise.allSettled([
+    qmp.execute('query-pci', undefined, call),
+    qmp.execute('qom-list', { path: '/machine/peripheral' }, call),
+    qmp.execute('query-block', undefined, call),
+  ]);
+  const [queryPci, qomList, queryBlock] = first.map((r, i) => {
+    if (r.status === 'fulfilled') return r.value;
+    throw refusal(r.reason, ['query-pci', 'qom-list /machine/peripheral', 'query-block'][i] ?? 'a query');
+  }) as [unknown, unknown, unknown];
+
+  const list = parseReply(qomListSchema, qomList, 'qom-list /machine/peripheral');
+  const driverOf = new Map<string, string>();
+  for (const p of list) {
+    const t = childType(p.type);
+    if (t !== undefined) driverOf.set(p.name, t);
+  }
+  const ids = list.filter((p) => SCSI_DEVICE_TYPES.includes(childType(p.type) ?? '')).map((p) => p.name);
+  const scsiProps: Record<string, Record<string, unknown>> = {};
+  const vanished = new Set<string>();
+
+  const ask = async (wanted: { id: string; property: string }[]): Promise<void> => {
+    const settled = await Promise.allSettled(
+      wanted.map(({ id, property }) => qmp.execute('qom-get', { path: `/machine/peripheral/${id}`, property }, call)),
+    );
+    settled.forEach((r, i) => {
+      const { id, property } = wanted[i]!;
+      if (r.status === 'fulfilled') {
+        (scsiProps[id] ??= {})[property] = r.value;
+      } else if (r.reason instanceof QmpCommandError && r.reason.errorClass === 'DeviceNotFound') {
+        vanished.add(id);
+      } else {
+        throw refusal(r.reason, `qom-get /machine/peripheral/${id} ${property}`);
+      }
+    });
+  };
+
+  await ask(ids.flatMap((id) => ['parent_bus', 'scsi-id'].map((property) => ({ id, property }))));
+  const more = ids.flatMap((id) => {
+    if (vanished.has(id)) return [];
+    const bus = scsiProps[id]?.['parent_bus'];
+    return (['lun', 'channel'] as const)
+      .filter((property) => typeof bus !== 'string' || !onlyZero(bus, property, driverOf))
+      .map((property) => ({ id, property }));
+  });
+  if (more.length > 0) await ask(more);
+
+  return parseLiveReplies({ queryPci, qomList, queryBlock, scsiProps, vanished: [...vanished] });
+}
+
+/** QEMU refusing a query is unexpected (all exist in 7.2): say which; other errors pass unchanged. */
+function refusal(reason: unknown, what: string): unknown {
+  if (reason instanceof QmpCommandError) {
+    return new LiveProbeError(`QEMU refused ${what} while probing: ${reason.desc} (${reason.errorClass})`, {
+      cause: reason,
+    });
+  }
+  return reason;
+}
