@@ -1,0 +1,126 @@
+/**
+ * Writing a runtime file atomically: readers (Ganeti, a migration) see the old file or the new one,
+ * never a mix, and a failed write leaves the old one untouched and no temp file behind.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { PlugboardError, RefusedError } from '../errors.js';
+import { readRuntimeText } from './load.js';
+import { serializeRuntime } from './serialize.js';
+import type { RuntimeFile } from './types.js';
+
+export { loadRuntimeFile, readRuntimeText } from './load.js';
+
+/** Mode of a runtime file plugboard creates (Ganeti's WriteFile uses mkstemp's 0600). */
+export const NEW_RUNTIME_FILE_MODE = 0o600;
+
+export interface WriteOptions {
+  /**
+   * Write only if the file still holds exactly this text (what was read before the change);
+   * otherwise refuse, because someone else (Ganeti) rewrote it meanwhile. Checked just before the
+   * rename.
+   */
+  expectText?: string;
+  /** Fault injection for tests: runs after the temp file is complete, before the rename. */
+  beforeRename?: (tmpPath: string) => void | Promise<void>;
+}
+
+function reason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'EACCES' || e?.code === 'EPERM') return `permission denied (${e.code})`;
+  if (e?.code === 'ENOSPC') return 'no space left on device';
+  if (e?.code === 'EROFS') return 'read-only file system';
+  if (e?.code) return `${e.code}: ${e.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/**
+ * Replace the file at `path` with `text`: a temp file in the same directory (created exclusively,
+ * not following symlinks, random name `.NAME.plugboard-XXXXXXXXXXXX.tmp`), written and fsynced,
+ * with the original's mode (and owner and group when running as root), renamed over the original,
+ * then the directory fsynced. A new file gets mode 0600 like Ganeti's. Refuses to replace anything
+ * but a regular file (a symlink is not followed: it would be replaced by a file).
+ */
+export async function writeRuntimeFileAtomic(path: string, text: string, opts: WriteOptions = {}): Promise<void> {
+  const dir = dirname(path);
+  const base = basename(path);
+  let mode = NEW_RUNTIME_FILE_MODE;
+  let owner: { uid: number; gid: number } | undefined;
+  try {
+    const st = await lstat(path);
+    if (!st.isFile()) {
+      const kind = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : 'not a regular file';
+      throw new RefusedError(`refusing to write ${path}: it is ${kind}; nothing written`);
+    }
+    mode = st.mode & 0o7777;
+    owner = { uid: st.uid, gid: st.gid };
+  } catch (err) {
+    if (err instanceof PlugboardError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new PlugboardError(`cannot write ${path}: ${reason(err)}; nothing written`, { cause: err });
+    }
+  }
+
+  const tmp = join(dir, `.${base}.plugboard-${randomBytes(6).toString('hex')}.tmp`);
+  let fh: FileHandle | undefined;
+  let created = false;
+  try {
+    fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (fsc.O_NOFOLLOW ?? 0), 0o600);
+    created = true;
+    if (owner && isRoot()) await fh.chown(owner.uid, owner.gid);
+    // After chown (which clears set-id bits).
+    await fh.chmod(mode);
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    if (opts.expectText !== undefined) {
+      let current: string | undefined;
+      try {
+        current = await readRuntimeText(path);
+      } catch {
+        current = undefined;
+      }
+      if (current !== opts.expectText) {
+        throw new RefusedError(
+          `${path} changed since plugboard read it (Ganeti or another tool rewrote it); nothing written, run again`,
+        );
+      }
+    }
+    await opts.beforeRename?.(tmp);
+    await rename(tmp, path);
+    created = false;
+  } catch (err) {
+    if (fh) await fh.close().catch(() => undefined);
+    if (created) await unlink(tmp).catch(() => undefined);
+    if (err instanceof PlugboardError) throw err;
+    throw new PlugboardError(`cannot write ${path}: ${reason(err)}; the file is unchanged`, { cause: err });
+  }
+
+  // The new file is in place; make the rename durable.
+  let dh: FileHandle | undefined;
+  try {
+    dh = await open(dir, fsc.O_RDONLY | (fsc.O_DIRECTORY ?? 0));
+    await dh.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Some file systems cannot fsync a directory; the rename itself has happened.
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') {
+      throw new PlugboardError(`${path} was written, but syncing its directory failed: ${reason(err)}`, { cause: err });
+    }
+  } finally {
+    await dh?.close().catch(() => undefined);
+  }
+}
+
+/** Serialize `rf` (Ganeti's format) and write it atomically to `path`. */
+export async function saveRuntimeFile(path: string, rf: RuntimeFile, opts: WriteOptions = {}): Promise<void> {
+  await writeRuntimeFileAtomic(path, serializeRuntime(rf), opts);
+}
