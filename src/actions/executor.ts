@@ -65,7 +65,7 @@ export async function planContext(
   action: Action,
   rf: RuntimeFile,
   live: LiveState | undefined,
-  opts: { newUuid?: () => string },
+  opts: { newUuid?: () => string; nodeNames?: readonly string[] },
 ): Promise<DiskPlanContext> {
   const model = live ? overlayLive(buildBusModel(rf), live) : buildBusModel(rf);
   let hostPath: HostPathInfo | undefined;
@@ -77,6 +77,7 @@ export async function planContext(
     live,
     hostPath,
     detectedBackend: detected === 'unknown' ? undefined : detected,
+    ...(opts.nodeNames !== undefined ? { nodeNames: opts.nodeNames } : {}),
     newUuid: opts.newUuid ?? newUuid,
   };
 }
@@ -181,9 +182,20 @@ const delay = (ms: number, signal?: AbortSignal) =>
   });
 
 /**
- * After `device_del`: the device is gone as soon as QEMU no longer lists it or DEVICE_DELETED for it
- * arrives, whichever comes first. Polls with a short, growing interval (SCSI devices go within a few
- * ms, the event trails by ~55 ms), woken early by the event. Returns false on timeout.
+ * How long to wait for DEVICE_DELETED once QEMU has taken the device out of `/machine/peripheral`,
+ * even past the operator's timeout: the device is on its way out, the event follows within ~55 ms.
+ */
+const FINALIZE_GRACE_MS = 1_000;
+
+/**
+ * After `device_del`: the device is gone when DEVICE_DELETED for it arrives. QEMU first takes it out
+ * of `/machine/peripheral`, and only after an RCU grace period (~55 ms) finalizes it, which closes a
+ * `-drive`/`drive_add` backend and releases a block node, and then sends the event. Until then the
+ * image is still open and locked: a hot-add of the same path fails (`Failed to get "write" lock`),
+ * `blockdev-del` says "in use". So qom-list is polled (short, growing interval, woken early by the
+ * event) only to tell "on its way out" from "still pending"; once it is out of the tree the event is
+ * awaited (at least FINALIZE_GRACE_MS), and if it still does not come the device counts as gone.
+ * Returns false when the device is still in the tree at the deadline (a pending PCI unplug).
  */
 async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: number, opts: ExecuteOptions): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -194,7 +206,7 @@ async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: nu
   const event = qmp
     .waitForEvent((e) => e.event === 'DEVICE_DELETED' && e.data['device'] === id, {
       since,
-      timeoutMs,
+      timeoutMs: timeoutMs + FINALIZE_GRACE_MS,
       signal: ac.signal,
       what: `DEVICE_DELETED for ${id}`,
     })
@@ -208,7 +220,13 @@ async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: nu
     let interval = 1;
     for (;;) {
       if (eventSeen) return true;
-      if (!(await isPresent(qmp, id, opts))) return true;
+      if (!(await isPresent(qmp, id, opts))) {
+        if (!eventSeen) {
+          const grace = Math.max(deadline - Date.now(), FINALIZE_GRACE_MS);
+          await Promise.race([event, delay(grace, ac.signal)]);
+        }
+        return true;
+      }
       const left = deadline - Date.now();
       if (left <= 0 || opts.signal?.aborted) return false;
       await Promise.race([event, delay(Math.min(interval, left), ac.signal)]);
@@ -219,6 +237,22 @@ async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: nu
     opts.signal?.removeEventListener('abort', onAbort);
     await event;
   }
+}
+
+/** `2 s`, `0.3 s`. */
+function seconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) || s >= 10 ? Math.round(s) : s.toFixed(1)} s`;
+}
+
+/** Names of the block nodes QEMU has (`query-named-block-nodes`, flat: also the protocol nodes). */
+export async function namedBlockNodes(qmp: QmpClient, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
+  const nodes = await qmp.execute<unknown>('query-named-block-nodes', { flat: true }, { signal: opts.signal });
+  if (!Array.isArray(nodes)) return [];
+  return nodes.flatMap((n: unknown) => {
+    const name = typeof n === 'object' && n !== null ? (n as Record<string, unknown>)['node-name'] : undefined;
+    return typeof name === 'string' ? [name] : [];
+  });
 }
 
 /** `blockdev-del` of a node QEMU may still hold for a few ms after the device went: retry while "in use". */
@@ -274,7 +308,9 @@ export async function runAction(action: Action, opts: ExecuteOptions): Promise<O
       },
       async (qmp) => {
         const live = await probeLive(qmp, { signal: opts.signal });
-        const ctx = await planContext(action, rf, live, opts);
+        // An unplug also looks for a block node its device left behind (query-block lists attached nodes only).
+        const nodeNames = action.type === 'unplug-disk' ? await namedBlockNodes(qmp, opts) : undefined;
+        const ctx = await planContext(action, rf, live, { ...opts, nodeNames });
         const plan = makePlan(action, ctx);
         opts.onProgress?.({ phase: 'planned', plan });
         return execute(qmp, plan, { ...opts, file, text, started, live });
@@ -342,8 +378,8 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
       const why = st.signal?.aborted
         ? 'interrupted while waiting'
         : w.needsGuest
-          ? `the guest did not acknowledge the PCI unplug within ${Math.round(w.timeoutMs / 1000)} s`
-          : `QEMU still lists it after ${Math.round(w.timeoutMs / 1000)} s`;
+          ? `the guest did not acknowledge the PCI unplug within ${seconds(w.timeoutMs)}`
+          : `QEMU still lists it after ${seconds(w.timeoutMs)}`;
       return outcome(
         plan,
         'pending',

@@ -25,6 +25,12 @@ export interface DiskPlanContext {
   /** Backend style detected from the instance's own disks, when known. */
   detectedBackend?: BackendStyle;
   hostPath?: HostPathInfo;
+  /**
+   * Names of the block nodes QEMU has (`query-named-block-nodes`), when asked: for an unplug whose
+   * device is already gone (a pending unplug the guest acknowledged later, a `system_reset`) but whose
+   * `-blockdev`/`blockdev-add` node is still there — `query-block` does not list unattached nodes.
+   */
+  nodeNames?: readonly string[];
   newUuid: () => string;
 }
 
@@ -221,13 +227,19 @@ export function planDiskUnplug(action: UnplugDisk, ctx: DiskPlanContext): Plan {
   if (present) {
     steps.push({ purpose: `ask QEMU to remove ${id}`, command: { execute: 'device_del', arguments: { id } } });
   } else {
-    notes.push(`QEMU no longer has ${id}: only the runtime file entry is removed`);
+    notes.push(`QEMU no longer has ${id}: nothing to unplug, its runtime file entry is removed`);
   }
   const node = ctx.live ? backendOf(ctx.live, id) : undefined;
   if (node?.kind === 'blockdev') {
     after.push({
       purpose: `remove the block node ${node.nodeName} once QEMU has released it`,
       command: { execute: 'blockdev-del', arguments: { 'node-name': node.nodeName } },
+    });
+  } else if (node === undefined && ctx.nodeNames?.includes(id)) {
+    // Hot-added and -blockdev nodes are named after the device id; a named drive's node is `#blockN`.
+    after.push({
+      purpose: `remove the block node ${id}, which QEMU still has without its device`,
+      command: { execute: 'blockdev-del', arguments: { 'node-name': id } },
     });
   } else if (!ctx.live) {
     notes.push('backend not detected (QEMU was not asked): a blockdev node, if any, is removed after the device');

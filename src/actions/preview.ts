@@ -11,7 +11,7 @@ import { probeLive, type LiveState } from '../live/probe.js';
 import { loadRuntimeFile } from '../runtime/load.js';
 import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import type { RuntimeFile } from '../runtime/types.js';
-import { makePlan, planContext } from './executor.js';
+import { makePlan, namedBlockNodes, planContext } from './executor.js';
 import type { Action, Plan } from './types.js';
 
 export interface PreviewOptions {
@@ -26,6 +26,7 @@ export interface PreviewOptions {
 export async function previewAction(action: Action, opts: PreviewOptions): Promise<Plan> {
   let rf: RuntimeFile;
   let live: LiveState | undefined;
+  let nodeNames: string[] | undefined;
   const notes: string[] = [];
   if (opts.runtimeFile !== undefined) {
     rf = await loadRuntimeFile(opts.runtimeFile);
@@ -40,7 +41,11 @@ export async function previewAction(action: Action, opts: PreviewOptions): Promi
       live = await withQmp(
         qmpSocketPath(opts.root, name),
         { greetingTimeoutMs: opts.greetingTimeoutMs ?? 1_000, transcript: opts.transcript, signal: opts.signal },
-        (qmp) => probeLive(qmp, { signal: opts.signal }),
+        async (qmp) => {
+          const state = await probeLive(qmp, { signal: opts.signal });
+          if (action.type === 'unplug-disk') nodeNames = await namedBlockNodes(qmp, opts);
+          return state;
+        },
       );
     } catch (error) {
       notes.push(
@@ -48,6 +53,6 @@ export async function previewAction(action: Action, opts: PreviewOptions): Promi
       );
     }
   }
-  const plan = makePlan(action, await planContext(action, rf, live, opts));
+  const plan = makePlan(action, await planContext(action, rf, live, { ...opts, ...(nodeNames ? { nodeNames } : {}) }));
   return { ...plan, notes: [...plan.notes, ...notes] };
 }

@@ -111,7 +111,7 @@ export function renderShowText(show: ShowJson): string {
   const res = show.pci.reservations;
   lines.push(
     res > 0
-      ? `pci.0  32 slots; ${hex(0)}–${hex(res - 1)} left to QEMU (kvm_pci_reservations=${res})`
+      ? `pci.0  32 slots; ${pad(hex(0))}–${pad(hex(res - 1))} left to QEMU (kvm_pci_reservations=${res})`
       : 'pci.0  32 slots; none left to QEMU (kvm_pci_reservations=0)',
   );
   const nextPci = new Map<string, string[]>();

@@ -7,9 +7,10 @@
  * (QEMU stays our child and dies with us), NICs on QEMU's user-mode network unless a `netdevFor` is
  * given (no taps needed), and the QMP socket at `ctrl/NAME.qmp` under the root.
  */
+import { statSync } from 'node:fs';
 import { loadRuntimeFile } from '../runtime/load.js';
 import { qmpSocketPath, runtimeFilePath } from '../runtime/root.js';
-import type { RuntimeFile } from '../runtime/types.js';
+import type { RuntimeDisk, RuntimeFile } from '../runtime/types.js';
 import { type QemuHandle, launchQemu } from './launch.js';
 import { type DeviceOptionsConfig, startArgv, userNetdev } from './options.js';
 import { withoutOptions } from './argv.js';
@@ -36,9 +37,28 @@ export interface LaunchInstanceOptions {
 /** Options QEMU must not get when started by us: they daemonize, or the launcher adds them. */
 const DROPPED_OPTIONS = ['daemonize', 'S'];
 
+/**
+ * `-blockdev` form: the protocol driver from what the path really is on this host (a block or
+ * character device → `host_device`, anything else → `file`), not from the disk template as Ganeti
+ * does. The sandbox's disks are `plain` (LVM) entries backed by image files, which `host_device`
+ * refuses ("requires … to be either a character or block device").
+ */
+export function hostFileDriver(_disk: RuntimeDisk, p: string): 'host_device' | 'file' {
+  try {
+    const st = statSync(p);
+    return st.isBlockDevice() || st.isCharacterDevice() ? 'host_device' : 'file';
+  } catch {
+    return 'file'; // QEMU then says "Could not open …: No such file or directory"
+  }
+}
+
 /** The QEMU argv (without the binary) for a runtime file, as Ganeti would start it. */
 export function instanceArgv(rf: RuntimeFile, opts: LaunchInstanceOptions = {}): string[] {
-  const argv = startArgv(rf, { netdevFor: userNetdev, ...opts.deviceConfig }, opts.incoming !== undefined ? { incoming: opts.incoming } : {});
+  const argv = startArgv(
+    rf,
+    { netdevFor: userNetdev, fileDriverFor: hostFileDriver, ...opts.deviceConfig },
+    opts.incoming !== undefined ? { incoming: opts.incoming } : {},
+  );
   const drop = opts.memoryMb !== undefined ? [...DROPPED_OPTIONS, 'm'] : DROPPED_OPTIONS;
   return [...withoutOptions(argv, drop).slice(1), ...(opts.extraArgv ?? [])];
 }
