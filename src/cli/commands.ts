@@ -54,6 +54,7 @@ export function registerCoreCommands(program: Command, io: CliIo, setExit: (code
           }
         }),
       );
+      if (rows.some((r) => 'error' in r)) setExit(ExitCode.failed);
       if (opts.json) return printJson(io, rows);
       if (rows.length === 0) {
         io.stdout(`no instances under ${root} (conf/*.runtime)\n`);
@@ -66,7 +67,6 @@ export function registerCoreCommands(program: Command, io: CliIo, setExit: (code
           : [r.instance, r.status, r.disk_type, r.nic_type, r.controller ?? '-', String(r.disks), String(r.nics), String(r.problems)],
       );
       io.stdout(formatTable([header, ...table]));
-      if (rows.some((r) => 'error' in r)) setExit(ExitCode.failed);
     });
 
   program
