@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { PlugboardError, RefusedError } from '../errors.js';
 import { buildBusModel } from '../bus/model.js';
-import { QmpCommandError } from '../qmp/errors.js';
+import { QmpAbortedError, QmpCommandError } from '../qmp/errors.js';
 import { type QmpClient, withQmp } from '../qmp/client.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { probeLive, type LiveState } from '../live/probe.js';
@@ -36,7 +36,15 @@ export interface ExecuteOptions {
   lockTimeoutMs?: number;
   onProgress?: (event: ProgressEvent) => void;
   newUuid?: () => string;
+  /**
+   * Rollback of a hot-add: how long to wait for the added device to leave QEMU after `device_del`
+   * (default 5000 ms; a PCI device needs the guest to acknowledge).
+   */
+  undoUnplugTimeoutMs?: number;
 }
+
+/** Default of ExecuteOptions.undoUnplugTimeoutMs. */
+const UNDO_UNPLUG_TIMEOUT_MS = 5_000;
 
 export type ProgressEvent =
   | { phase: 'planned'; plan: Plan }
@@ -107,15 +115,65 @@ async function sendStep(qmp: QmpClient, command: QmpCommand | HostCommand, opts:
   return qmp.execute(command.execute, command.arguments, call);
 }
 
-async function undoSteps(qmp: QmpClient, done: PlanStep[], opts: ExecuteOptions): Promise<{ undone: string[]; leftovers: string[] }> {
+/**
+ * Undoes the steps done, last first. A `device_del` is not done when QEMU answers `{}`: the device
+ * is only gone when it left QEMU (see waitGone), and its backend can be removed only then. A PCI
+ * device nobody acknowledges (no guest OS, a hung guest) stays: that is reported as a leftover and
+ * recorded as a pending unplug (so `show --live` explains the device the runtime file lacks), and a
+ * block node under it is left for the operator rather than failing on "in use".
+ */
+async function undoSteps(
+  qmp: QmpClient,
+  done: PlanStep[],
+  opts: ExecuteOptions,
+  plan: Plan,
+): Promise<{ undone: string[]; leftovers: string[] }> {
   const undone: string[] = [];
   const leftovers: string[] = [];
+  // Undo runs even after a Ctrl-C: it must not be cancelled by the same signal.
+  const uncancelled: ExecuteOptions = { ...opts, signal: undefined };
+  const stuck: string[] = [];
+  const removed: string[] = [];
   for (const step of [...done].reverse()) {
     for (const cmd of step.undo ?? []) {
       opts.onProgress?.({ phase: 'undo', purpose: step.purpose });
+      if (isQmp(cmd) && cmd.execute === 'blockdev-del' && stuck.length > 0) {
+        leftovers.push(
+          `block node ${String(cmd.arguments?.['node-name'])} kept: its device ${stuck.join(', ')} is still in QEMU; ` +
+            `once the unplug completes remove it with QMP ${describeCommand(cmd)}`,
+        );
+        continue;
+      }
       try {
-        // Undo runs even after a Ctrl-C: it must not be cancelled by the same signal.
-        await sendStep(qmp, cmd, { ...opts, signal: undefined });
+        if (isQmp(cmd) && cmd.execute === 'device_del') {
+          const id = String(cmd.arguments?.['id']);
+          const mark = qmp.mark();
+          await sendStep(qmp, cmd, uncancelled);
+          const timeoutMs = opts.undoUnplugTimeoutMs ?? UNDO_UNPLUG_TIMEOUT_MS;
+          if (!(await waitGone(qmp, id, mark, timeoutMs, uncancelled))) {
+            stuck.push(id);
+            await recordPendingUnplug(opts.root, plan.instance, { id, kind: plan.device.kind }).catch(() => undefined);
+            leftovers.push(
+              `${id} is still in QEMU: its unplug is pending (${plan.allocation?.bus === 'pci.0' ? 'the guest has not acknowledged it' : 'QEMU still lists it'} after ${seconds(timeoutMs)}); ` +
+                'the runtime file does not list it, so a migration would fail until the guest acknowledges it or the instance restarts',
+            );
+            continue;
+          }
+          removed.push(id);
+        } else if (isQmp(cmd) && cmd.execute === 'blockdev-del') {
+          await sendRetryingInUse(qmp, cmd, uncancelled);
+        } else if (removed.length > 0 && isQmp(cmd) && cmd.execute === 'human-monitor-command') {
+          // A drive_add drive goes with its device (QEMU deletes it when the device is finalized).
+          try {
+            await sendStep(qmp, cmd, uncancelled);
+          } catch (error) {
+            if (!(error instanceof QmpCommandError && /not found/i.test(error.desc))) throw error;
+            undone.push(`${describeCommand(cmd)} (already gone with its device)`);
+            continue;
+          }
+        } else {
+          await sendStep(qmp, cmd, uncancelled);
+        }
         undone.push(describeCommand(cmd));
       } catch (error) {
         leftovers.push(`${describeCommand(cmd)} failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -182,20 +240,14 @@ const delay = (ms: number, signal?: AbortSignal) =>
   });
 
 /**
- * How long to wait for DEVICE_DELETED once QEMU has taken the device out of `/machine/peripheral`,
- * even past the operator's timeout: the device is on its way out, the event follows within ~55 ms.
- */
-const FINALIZE_GRACE_MS = 1_000;
-
-/**
- * After `device_del`: the device is gone when DEVICE_DELETED for it arrives. QEMU first takes it out
- * of `/machine/peripheral`, and only after an RCU grace period (~55 ms) finalizes it, which closes a
- * `-drive`/`drive_add` backend and releases a block node, and then sends the event. Until then the
- * image is still open and locked: a hot-add of the same path fails (`Failed to get "write" lock`),
- * `blockdev-del` says "in use". So qom-list is polled (short, growing interval, woken early by the
- * event) only to tell "on its way out" from "still pending"; once it is out of the tree the event is
- * awaited (at least FINALIZE_GRACE_MS), and if it still does not come the device counts as gone.
- * Returns false when the device is still in the tree at the deadline (a pending PCI unplug).
+ * After `device_del`: the device is gone as soon as QEMU no longer lists it in `/machine/peripheral`
+ * or DEVICE_DELETED for it arrives, whichever comes first. On SCSI the event trails the removal by
+ * ~55 ms (QEMU finalizes the device after an RCU grace period): the operator does not wait for it.
+ * What that window still holds — the backend, closed at finalize — is dealt with where it matters:
+ * `blockdev-del` retries while the node is "in use", and a hot-add of the same path waits for the
+ * old backend to be released (see waitForReleasedBackend). Polls with a short, growing interval,
+ * woken early by the event. Returns false when the device is still there at the deadline (a PCI
+ * unplug the guest has not acknowledged).
  */
 async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: number, opts: ExecuteOptions): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -206,7 +258,7 @@ async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: nu
   const event = qmp
     .waitForEvent((e) => e.event === 'DEVICE_DELETED' && e.data['device'] === id, {
       since,
-      timeoutMs: timeoutMs + FINALIZE_GRACE_MS,
+      timeoutMs,
       signal: ac.signal,
       what: `DEVICE_DELETED for ${id}`,
     })
@@ -220,13 +272,7 @@ async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: nu
     let interval = 1;
     for (;;) {
       if (eventSeen) return true;
-      if (!(await isPresent(qmp, id, opts))) {
-        if (!eventSeen) {
-          const grace = Math.max(deadline - Date.now(), FINALIZE_GRACE_MS);
-          await Promise.race([event, delay(grace, ac.signal)]);
-        }
-        return true;
-      }
+      if (!(await isPresent(qmp, id, { ...opts, signal: undefined }))) return true;
       const left = deadline - Date.now();
       if (left <= 0 || opts.signal?.aborted) return false;
       await Promise.race([event, delay(Math.min(interval, left), ac.signal)]);
@@ -237,6 +283,32 @@ async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: nu
     opts.signal?.removeEventListener('abort', onAbort);
     await event;
   }
+}
+
+/** How long a hot-add waits for QEMU to close the backend of a just-unplugged device on the same path. */
+const BACKEND_RELEASE_TIMEOUT_MS = 2_000;
+
+/**
+ * A device unplugged a moment ago (by us or anyone) keeps its backend open until QEMU finalizes it
+ * (~55 ms after it left the device tree): `query-block` then lists the image with no device. A
+ * hot-add of that same path would fail on the image's write lock, so wait — bounded — until QEMU
+ * has let it go, and return the fresh live state.
+ */
+async function waitForReleasedBackend(qmp: QmpClient, live: LiveState, file: string, opts: ExecuteOptions): Promise<LiveState> {
+  const orphan = (l: LiveState) => {
+    const present = new Set(l.peripherals.map((p) => p.id));
+    return l.blocks.some((b) => b.file === file && !(b.deviceId !== undefined && present.has(b.deviceId)));
+  };
+  if (!orphan(live)) return live;
+  const deadline = Date.now() + BACKEND_RELEASE_TIMEOUT_MS;
+  let interval = 2;
+  let current = live;
+  while (orphan(current) && Date.now() < deadline && !opts.signal?.aborted) {
+    await delay(interval, opts.signal);
+    interval = Math.min(interval * 2, 50);
+    current = await probeLive(qmp, { signal: opts.signal });
+  }
+  return current;
 }
 
 /** `2 s`, `0.3 s`. */
@@ -256,12 +328,12 @@ export async function namedBlockNodes(qmp: QmpClient, opts: { signal?: AbortSign
 }
 
 /** `blockdev-del` of a node QEMU may still hold for a few ms after the device went: retry while "in use". */
-async function runAfterStep(qmp: QmpClient, step: PlanStep, opts: ExecuteOptions): Promise<void> {
+async function sendRetryingInUse(qmp: QmpClient, command: QmpCommand | HostCommand, opts: ExecuteOptions): Promise<void> {
   const deadline = Date.now() + 2_000;
   let interval = 2;
   for (;;) {
     try {
-      await sendStep(qmp, step.command, opts);
+      await sendStep(qmp, command, opts);
       return;
     } catch (error) {
       const inUse = error instanceof QmpCommandError && /is in use/.test(error.desc);
@@ -298,16 +370,19 @@ export async function runAction(action: Action, opts: ExecuteOptions): Promise<O
   return withInstanceLock(opts.root, name, { timeoutMs: opts.lockTimeoutMs ?? 10_000 }, async () => {
     const text = await readRuntimeText(file);
     const rf = parseRuntimeText(text, source, name);
+    if (opts.signal?.aborted) throw new QmpAbortedError('the QMP connection', qmpSocketPath(opts.root, name), { cause: opts.signal.reason });
+    // The signal is NOT the connection's: aborting must cancel waits, not cut the connection that
+    // the rollback and the pending record still need (connect itself is bounded by the greeting timeout).
     return withQmp(
       qmpSocketPath(opts.root, name),
       {
         greetingTimeoutMs: opts.greetingTimeoutMs ?? 1_000,
         commandTimeoutMs: opts.commandTimeoutMs ?? 10_000,
         transcript: opts.transcript,
-        signal: opts.signal,
       },
       async (qmp) => {
-        const live = await probeLive(qmp, { signal: opts.signal });
+        let live = await probeLive(qmp, { signal: opts.signal });
+        if (action.type === 'hot-add-disk') live = await waitForReleasedBackend(qmp, live, action.path, opts);
         // An unplug also looks for a block node its device left behind (query-block lists attached nodes only).
         const nodeNames = action.type === 'unplug-disk' ? await namedBlockNodes(qmp, opts) : undefined;
         const ctx = await planContext(action, rf, live, { ...opts, nodeNames });
@@ -330,7 +405,7 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
   const done: PlanStep[] = [];
   const mark = qmp.mark();
   const fail = async (message: string, cause: unknown): Promise<never> => {
-    const { undone, leftovers } = await undoSteps(qmp, done, st);
+    const { undone, leftovers } = await undoSteps(qmp, done, st, plan);
     const status = leftovers.length === 0 ? 'rolled-back' : 'failed';
     const tail =
       undone.length === 0 && leftovers.length === 0
@@ -343,11 +418,15 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
     });
   };
 
+  // A step is one short command: it is never abandoned halfway (an abandoned device_add may still
+  // take effect, and then it would not be undone); a Ctrl-C is honoured between steps.
+  const uncancelled: ExecState = { ...st, signal: undefined };
   let index = 0;
   for (const step of plan.steps) {
+    if (st.signal?.aborted) return fail(`interrupted before: ${step.purpose}`, st.signal.reason);
     st.onProgress?.({ phase: 'step', index: index++, purpose: step.purpose });
     try {
-      await sendStep(qmp, step.command, st);
+      await sendStep(qmp, step.command, uncancelled);
       done.push(step);
     } catch (error) {
       // A device_del of a device whose unplug is already pending is not a failure: keep waiting.
@@ -391,9 +470,20 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
     st.onProgress?.({ phase: 'verified', message: `QEMU no longer lists ${w.id}` });
   }
   const leftovers: string[] = [];
+  if (plan.unplugWait && (plan.after ?? []).length > 0) {
+    // The backend is released when QEMU finalizes the device, which DEVICE_DELETED announces
+    // (~55 ms after it left the tree on SCSI): wait for it, bounded; "in use" retries cover the rest.
+    await qmp
+      .waitForEvent((e) => e.event === 'DEVICE_DELETED' && e.data['device'] === plan.unplugWait!.id, {
+        since: mark,
+        timeoutMs: BACKEND_RELEASE_TIMEOUT_MS,
+        what: `DEVICE_DELETED for ${plan.unplugWait.id}`,
+      })
+      .catch(() => undefined);
+  }
   for (const step of plan.after ?? []) {
     try {
-      await runAfterStep(qmp, step, st);
+      await sendRetryingInUse(qmp, step.command, uncancelled);
     } catch (error) {
       leftovers.push(`${step.purpose}: ${error instanceof Error ? error.message : String(error)}`);
     }
