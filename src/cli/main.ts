@@ -7,6 +7,7 @@ import { ExitCode, PlugboardError } from '../errors.js';
 import { type CliIo, processIo } from './io.js';
 import { registerCoreCommands } from './commands.js';
 import { registerLiveCommands } from './live-commands.js';
+import { registerCheckCommand } from './check.js';
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const program = new Command('plugboard')
@@ -24,6 +25,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   };
   registerCoreCommands(program, io, setExit);
   registerLiveCommands(program, io, setExit);
+  registerCheckCommand(program, io, setExit);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
