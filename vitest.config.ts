@@ -9,5 +9,7 @@ export default defineConfig({
     // Integration tests start real QEMU processes; keep parallelism modest on a 2-core machine.
     maxWorkers: 2,
     env: { FORCE_COLOR: '0' },
+    // CI also writes a machine-readable summary, from which .ci/run prints its closing count.
+    reporters: process.env['CI'] === 'true' ? ['default', ['json', { outputFile: '.cache/vitest-results.json' }]] : ['default'],
   },
 });
