@@ -7,7 +7,7 @@
  * is left untouched; a PCI unplug the guest does not acknowledge in time is reported as pending.
  */
 import path from 'node:path';
-import { PlugboardError, RefusedError } from '../errors.js';
+import { PlugboardError } from '../errors.js';
 import { buildBusModel } from '../bus/model.js';
 import { QmpAbortedError, QmpCommandError } from '../qmp/errors.js';
 import { type QmpClient, withQmp } from '../qmp/client.js';
@@ -24,6 +24,17 @@ import { newUuid } from '../runtime/ids.js';
 import type { RuntimeFile } from '../runtime/types.js';
 import { inspectHostPath, type HostPathInfo } from './host.js';
 import { allocationText, planDiskHotAdd, planDiskUnplug, type DiskPlanContext } from './plan-disk.js';
+import { planNicHotAdd, planNicUnplug, resolveNicLink, tapNameFor, type NicHostFacts, type NicPlanContext } from './plan-nic.js';
+import {
+  TUN_DEVICE,
+  VHOST_NET_DEVICE,
+  describeHostCommand,
+  executeHostCommand,
+  inspectLink,
+  isCharDevice,
+  readNicRecords,
+  type LinkInfo,
+} from './host-net.js';
 import type { Action, HostCommand, Outcome, Plan, PlanStep, QmpCommand } from './types.js';
 
 export interface ExecuteOptions {
@@ -68,17 +79,54 @@ export class ActionFailedError extends PlugboardError {
 
 const isQmp = (c: QmpCommand | HostCommand): c is QmpCommand => 'execute' in c;
 
+/** What every planner gets: the disk planners' context, plus host facts for NIC actions. */
+export type PlanContext = DiskPlanContext & Pick<NicPlanContext, 'nicHost'>;
+
+/**
+ * The host facts a NIC plan needs: `/dev/net/tun`, `/dev/vhost-net`, the new NIC's bridge and the
+ * planned tap name as `/sys/class/net` shows them, and the `nic/NAME/SEQ` records (with a root).
+ */
+export async function gatherNicHostFacts(action: Action, rf: RuntimeFile, opts: { root?: string; uuid?: string }): Promise<NicHostFacts> {
+  const [tun, vhostNet] = await Promise.all([isCharDevice(TUN_DEVICE), isCharDevice(VHOST_NET_DEVICE)]);
+  const names: string[] = [];
+  if (action.type === 'hot-add-nic') {
+    try {
+      names.push(resolveNicLink(rf, action).link);
+    } catch {
+      // the planner says why
+    }
+    if (opts.uuid !== undefined) names.push(tapNameFor(opts.uuid));
+  }
+  const links: Record<string, LinkInfo> = {};
+  for (const info of await Promise.all(names.map((n) => inspectLink(n)))) links[info.name] = info;
+  const facts: NicHostFacts = { tun, vhostNet, links };
+  if (opts.root !== undefined) facts.records = await readNicRecords(opts.root, rf.instance);
+  return facts;
+}
+
 /** Everything a planner needs, gathered from the file, QEMU and the host. */
 export async function planContext(
   action: Action,
   rf: RuntimeFile,
   live: LiveState | undefined,
-  opts: { newUuid?: () => string; nodeNames?: readonly string[] },
-): Promise<DiskPlanContext> {
+  opts: { newUuid?: () => string; nodeNames?: readonly string[]; root?: string },
+): Promise<PlanContext> {
   const model = live ? overlayLive(buildBusModel(rf), live) : buildBusModel(rf);
   let hostPath: HostPathInfo | undefined;
   if (action.type === 'hot-add-disk') hostPath = await inspectHostPath(action.path);
   const detected = live ? detectBackendStyle(live, rf) : 'unknown';
+  let uuidSource = opts.newUuid ?? newUuid;
+  let nicHost: NicHostFacts | undefined;
+  if (action.type === 'hot-add-nic' || action.type === 'unplug-nic') {
+    // The tap name comes from the UUID: fix the UUID now so the facts are about the planned tap.
+    let uuid = action.type === 'hot-add-nic' ? action.uuid : undefined;
+    if (action.type === 'hot-add-nic' && uuid === undefined) {
+      const fresh = uuidSource();
+      uuid = fresh;
+      uuidSource = () => fresh;
+    }
+    nicHost = await gatherNicHostFacts(action, rf, { ...(opts.root !== undefined ? { root: opts.root } : {}), ...(uuid !== undefined ? { uuid } : {}) });
+  }
   return {
     rf,
     model,
@@ -86,19 +134,21 @@ export async function planContext(
     hostPath,
     detectedBackend: detected === 'unknown' ? undefined : detected,
     ...(opts.nodeNames !== undefined ? { nodeNames: opts.nodeNames } : {}),
-    newUuid: opts.newUuid ?? newUuid,
+    ...(nicHost !== undefined ? { nicHost } : {}),
+    newUuid: uuidSource,
   };
 }
 
-export function makePlan(action: Action, ctx: DiskPlanContext): Plan {
+export function makePlan(action: Action, ctx: PlanContext): Plan {
   switch (action.type) {
     case 'hot-add-disk':
       return planDiskHotAdd(action, ctx);
     case 'unplug-disk':
       return planDiskUnplug(action, ctx);
     case 'hot-add-nic':
+      return planNicHotAdd(action, ctx);
     case 'unplug-nic':
-      throw new RefusedError('NIC hotplug is not available yet');
+      return planNicUnplug(action, ctx);
     default: {
       const never: never = action;
       throw new Error(`unknown action ${String(never)}`);
@@ -107,12 +157,17 @@ export function makePlan(action: Action, ctx: DiskPlanContext): Plan {
 }
 
 async function sendStep(qmp: QmpClient, command: QmpCommand | HostCommand, opts: ExecuteOptions): Promise<unknown> {
-  if (!isQmp(command)) throw new RefusedError(`host step ${command.host} is not supported by this executor yet`);
+  if (!isQmp(command)) return executeHostCommand(command, { root: opts.root, ...(opts.signal ? { signal: opts.signal } : {}) });
   const call = { signal: opts.signal };
   if (command.execute === 'human-monitor-command') {
     return qmp.hmp(String((command.arguments ?? {})['command-line']), call);
   }
   return qmp.execute(command.execute, command.arguments, call);
+}
+
+/** QEMU says the object is already gone (`netdev_del` of a netdev that went with its device, or never came). */
+function alreadyGone(cmd: QmpCommand | HostCommand, error: unknown): boolean {
+  return isQmp(cmd) && cmd.execute === 'netdev_del' && error instanceof QmpCommandError && error.errorClass === 'DeviceNotFound';
 }
 
 /**
@@ -172,7 +227,13 @@ async function undoSteps(
             continue;
           }
         } else {
-          await sendStep(qmp, cmd, uncancelled);
+          try {
+            await sendStep(qmp, cmd, uncancelled);
+          } catch (error) {
+            if (!alreadyGone(cmd, error)) throw error;
+            undone.push(`${describeCommand(cmd)} (already gone)`);
+            continue;
+          }
         }
         undone.push(describeCommand(cmd));
       } catch (error) {
@@ -184,7 +245,7 @@ async function undoSteps(
 }
 
 export function describeCommand(c: QmpCommand | HostCommand): string {
-  if (!isQmp(c)) return `${c.host}`;
+  if (!isQmp(c)) return `host: ${describeHostCommand(c)}`;
   if (c.execute === 'human-monitor-command') return `HMP ${String((c.arguments ?? {})['command-line'])}`;
   return `${c.execute} ${JSON.stringify(c.arguments ?? {})}`;
 }
@@ -462,8 +523,9 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
       return outcome(
         plan,
         'pending',
-        `unplug of ${w.id} is pending: ${why}. The runtime file entry is kept (QEMU still has the device); ` +
-          `it completes when the guest acknowledges it — run plugboard unplug ${plan.instance} ${plan.device.kind} ${w.id} again to finish`,
+        `unplug of ${w.id} is pending: ${why}. The runtime file entry is kept (QEMU still has the device)` +
+          `${plan.device.kind === 'nic' ? ', and so are its netdev, its tap and its nic/ record' : ''}; ` +
+          `it completes when the guest acknowledges it — run plugboard unplug ${plan.device.kind} ${plan.instance} ${w.id} again to finish`,
         st.started,
       );
     }
@@ -485,6 +547,7 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
     try {
       await sendRetryingInUse(qmp, step.command, uncancelled);
     } catch (error) {
+      if (step.check?.kind === 'gone-ok' && alreadyGone(step.command, error)) continue;
       leftovers.push(`${step.purpose}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }

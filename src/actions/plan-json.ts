@@ -1,12 +1,18 @@
-import type { HostCommand, Plan, PlanJson, PlanStep, QmpCommand } from './types.js';
+import type { HostCommand, Plan, PlanJson, PlanStep, QmpCommand, SequenceEntry } from './types.js';
 import { allocationText } from './plan-disk.js';
+import { describeHostCommand } from './host-net.js';
 
 const isQmp = (c: QmpCommand | HostCommand): c is QmpCommand => 'execute' in c;
 const qmpOf = (steps: PlanStep[]): QmpCommand[] => steps.map((s) => s.command).filter(isQmp);
 const hostOf = (steps: PlanStep[]): HostCommand[] => steps.map((s) => s.command).filter((c): c is HostCommand => !isQmp(c));
 
+const entryOf = (s: PlanStep): SequenceEntry =>
+  isQmp(s.command) ? { purpose: s.purpose, qmp: s.command } : { purpose: s.purpose, host: s.command };
+
 export function planJson(plan: Plan): PlanJson {
-  const rollback = [...plan.steps].reverse().flatMap((s) => (s.undo ?? []).filter(isQmp));
+  const undo = [...plan.steps].reverse().flatMap((s) => s.undo ?? []);
+  const rollback = undo.filter(isQmp);
+  const hostRollback = undo.filter((c): c is HostCommand => !isQmp(c));
   const out: PlanJson = {
     action: plan.action.type,
     instance: plan.instance,
@@ -20,6 +26,15 @@ export function planJson(plan: Plan): PlanJson {
     skipped: plan.skipped,
     notes: plan.notes,
   };
+  if (hostRollback.length > 0) out.hostRollback = hostRollback;
+  const all = [...plan.steps, ...(plan.after ?? [])];
+  if (all.some((s) => !isQmp(s.command))) {
+    out.sequence = [
+      ...plan.steps.map(entryOf),
+      ...(plan.unplugWait ? [{ purpose: `wait until QEMU no longer lists ${plan.unplugWait.id}`, wait: plan.unplugWait }] : []),
+      ...(plan.after ?? []).map(entryOf),
+    ];
+  }
   if (plan.unplugWait || (plan.after && plan.after.length > 0)) {
     out.then = {
       wait: plan.unplugWait ?? { id: plan.device.id, timeoutMs: 0, needsGuest: false },
@@ -42,7 +57,7 @@ export function renderPlanText(plan: Plan): string {
       ? c.execute === 'human-monitor-command'
         ? `HMP ${String((c.arguments ?? {})['command-line'])}`
         : `${c.execute} ${JSON.stringify(c.arguments ?? {})}`
-      : `host: ${c.host} ${JSON.stringify(c.detail)}`;
+      : `host: ${describeHostCommand(c)}`;
   for (const s of plan.steps) lines.push(`  ${n++}. ${cmd(s.command)}    # ${s.purpose}`);
   if (plan.unplugWait) {
     const w = plan.unplugWait;

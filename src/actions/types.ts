@@ -53,7 +53,11 @@ export interface QmpCommand {
   arguments?: Record<string, unknown>;
 }
 
-/** Host-side work that is not QMP (taps, bridges, nic/ records): NIC hotplug slots in here. */
+/**
+ * Host-side work that is not QMP (taps, bridges, nic/ records): NIC hotplug slots in here.
+ * `host` is one of `tap-configure`, `tap-gone`, `nic-record-write`, `nic-record-remove`
+ * (src/actions/host-net.ts runs them); `detail` holds their arguments (JSON).
+ */
 export interface HostCommand {
   host: string;
   detail: Record<string, unknown>;
@@ -62,6 +66,8 @@ export interface HostCommand {
 export type StepCheck =
   /** For `human-monitor-command`: any non-empty output other than these means failure. */
   | { kind: 'hmp-empty-or'; ok: string[] }
+  /** QEMU answering `DeviceNotFound` means the object is already gone: not a failure (`netdev_del` after a pending unplug). */
+  | { kind: 'gone-ok' }
   | { kind: 'none' };
 
 export interface PlanStep {
@@ -111,6 +117,9 @@ export interface Plan {
   notes: string[];
 }
 
+/** One entry of PlanJson.sequence. */
+export type SequenceEntry = { purpose: string } & ({ qmp: QmpCommand } | { host: HostCommand } | { wait: UnplugWait });
+
 /** The JSON form of a plan (`--dry-run --json`). */
 export interface PlanJson {
   action: ActionType;
@@ -121,6 +130,13 @@ export interface PlanJson {
   host: HostCommand[];
   then?: { wait: UnplugWait; qmp: QmpCommand[]; host: HostCommand[] };
   rollback: QmpCommand[];
+  /** Host steps of the rollback (NIC plans: tap gone, nic/ record removed); absent when there are none. */
+  hostRollback?: HostCommand[];
+  /**
+   * Every step in the order it runs, with its purpose, the unplug wait included (present when the
+   * plan has host steps: the `qmp` and `host` lists alone lose the interleaving).
+   */
+  sequence?: SequenceEntry[];
   verify: Verification;
   runtime: string;
   skipped: string[];

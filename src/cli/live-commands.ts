@@ -1,24 +1,12 @@
 /**
  * The commands that talk to a running QEMU: show --live, hotplug, unplug (and check, in check.ts).
+ * Only their definitions live here; what they run is in live-run.ts, imported when a command runs.
  */
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { ExitCode, InputError } from '../errors.js';
-import { buildBusModel } from '../bus/model.js';
-import { allocate } from '../bus/allocate.js';
-import { withQmp } from '../qmp/client.js';
-import { probeLive } from '../live/probe.js';
-import { overlayLive } from '../live/overlay.js';
-import { computeDrift, type Drift } from '../live/drift.js';
-import { readPending } from '../live/pending.js';
-import { qmpSocketPath, resolveRoot } from '../runtime/root.js';
-import { previewAction } from '../actions/preview.js';
-import { ActionFailedError, runAction } from '../actions/executor.js';
-import { planJson, renderPlanText } from '../actions/plan-json.js';
-import type { Action, Outcome } from '../actions/types.js';
-import { type CliIo, printJson } from './io.js';
-import { openRuntime } from './target.js';
-import { renderShowText, showJson } from './show.js';
+import { InputError } from '../errors.js';
+import type { Action } from '../actions/types.js';
+import type { CliIo } from './io.js';
 
 const seconds = (value: string): number => {
   const n = Number(value);
@@ -26,85 +14,19 @@ const seconds = (value: string): number => {
   return Math.round(n * 1000);
 };
 
+/** `show --live` (see live-run.ts). */
 export async function showLive(root: string, name: string, json: boolean, io: CliIo): Promise<number> {
-  const rf = await openRuntime(name, { root });
-  const live = await withQmp(qmpSocketPath(root, name), { greetingTimeoutMs: 1_000 }, (qmp) => probeLive(qmp));
-  const pending = await readPending(root, name);
-  const model = overlayLive(buildBusModel(rf), live);
-  const drift = computeDrift(rf, live, pending);
-  const show = showJson(rf, model, {
-    disk: allocate(model, rf, { kind: 'disk' }),
-    nic: allocate(model, rf, { kind: 'nic' }),
-  });
-  if (json) {
-    printJson(io, { ...show, live, drift });
-  } else {
-    io.stdout(renderShowText(show));
-    io.stdout(renderDrift(drift));
-  }
-  return ExitCode.ok;
+  return (await import('./live-run.js')).showLive(root, name, json, io);
 }
 
-export function renderDrift(drift: Drift): string {
-  if (drift.ok) return '\ndrift: none (the runtime file matches QEMU)\n';
-  return `\ndrift (${drift.items.length}):\n${drift.items.map((i) => `  ~ ${i.code}: ${i.message}`).join('\n')}\n`;
-}
-
-function printOutcome(io: CliIo, o: Outcome, json: boolean): void {
-  if (json) {
-    printJson(io, {
-      status: o.status,
-      message: o.message,
-      plan: planJson(o.plan),
-      runtimeWritten: o.runtimeWritten,
-      undone: o.undone,
-      leftovers: o.leftovers,
-      ms: o.timings.totalMs,
-    });
-  } else {
-    io.stdout(`${o.status}: ${o.message}\n`);
-  }
-}
-
+/** Plans (`--dry-run`) or runs an action and prints the outcome (see live-run.ts). */
 async function dispatch(
   action: Action,
   opts: { dryRun?: boolean; json?: boolean; runtimeFile?: string },
   root: string | undefined,
   io: CliIo,
 ): Promise<number> {
-  if (opts.runtimeFile !== undefined && !opts.dryRun) {
-    throw new InputError('--runtime-file plans without a running instance: it needs --dry-run');
-  }
-  if (opts.dryRun) {
-    const plan = await previewAction(action, opts.runtimeFile !== undefined ? { runtimeFile: opts.runtimeFile } : { root: resolveRoot(root) });
-    if (opts.json) printJson(io, planJson(plan));
-    else io.stdout(renderPlanText(plan));
-    return ExitCode.ok;
-  }
-  const controller = new AbortController();
-  const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'));
-  process.once('SIGINT', onSigint);
-  try {
-    const outcome = await runAction(action, {
-      root: resolveRoot(root),
-      signal: controller.signal,
-      onProgress: opts.json
-        ? undefined
-        : (e) => {
-            if (e.phase === 'planned') io.stdout(renderPlanText(e.plan));
-            if (e.phase === 'waiting') io.stdout(`waiting for ${e.id} to go (up to ${Math.round(e.timeoutMs / 1000)} s)…\n`);
-          },
-    });
-    printOutcome(io, outcome, opts.json === true);
-    return outcome.status === 'done' ? ExitCode.ok : ExitCode.failed;
-  } catch (error) {
-    if (error instanceof ActionFailedError && opts.json) {
-      printOutcome(io, error.outcome, true);
-    }
-    throw error;
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
+  return (await import('./live-run.js')).dispatch(action, opts, root, io);
 }
 
 export function registerLiveCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
@@ -143,6 +65,33 @@ export function registerLiveCommands(program: Command, io: CliIo, setExit: (code
     },
   );
 
+  common(
+    hotplug
+      .command('nic')
+      .description('hot-add a NIC on pci.0: QEMU creates its tap, plugboard puts the tap on the bridge, records it in nic/NAME/SEQ')
+      .argument('<name>', 'instance name')
+      .option('--mac <mac>', 'MAC address (default: generated, aa:00:00:… or the prefix of the instance\'s NICs)')
+      .option('--nic-type <type>', "nic_type to use (default: the instance's)")
+      .option('--link <bridge>', "bridge to connect it to (default: the bridge of the instance's first NIC)")
+      .option('--uuid <uuid>', 'UUID of the new NIC (default: a fresh one)'),
+  ).action(
+    async (
+      name: string,
+      opts: { mac?: string; nicType?: string; link?: string; uuid?: string; dryRun?: boolean; json?: boolean; runtimeFile?: string },
+      cmd: Command,
+    ) => {
+      const action: Action = {
+        type: 'hot-add-nic',
+        instance: name,
+        ...(opts.mac !== undefined ? { mac: opts.mac } : {}),
+        ...(opts.nicType !== undefined ? { nicType: opts.nicType } : {}),
+        ...(opts.link !== undefined ? { link: opts.link } : {}),
+        ...(opts.uuid !== undefined ? { uuid: opts.uuid } : {}),
+      };
+      setExit(await dispatch(action, opts, rootOf(cmd), io));
+    },
+  );
+
   const unplug = program.command('unplug').description('unplug a device from a running instance');
   common(
     unplug
@@ -154,6 +103,19 @@ export function registerLiveCommands(program: Command, io: CliIo, setExit: (code
   ).action(
     async (name: string, device: string, opts: { timeout: string; dryRun?: boolean; json?: boolean; runtimeFile?: string }, cmd: Command) => {
       const action: Action = { type: 'unplug-disk', instance: name, device, timeoutMs: seconds(opts.timeout) };
+      setExit(await dispatch(action, opts, rootOf(cmd), io));
+    },
+  );
+  common(
+    unplug
+      .command('nic')
+      .description('unplug a NIC: device_del, wait until QEMU no longer lists it, netdev_del (the tap goes), remove nic/NAME/SEQ, rewrite the runtime file')
+      .argument('<name>', 'instance name')
+      .argument('<device>', 'UUID or device id of the NIC')
+      .option('--timeout <seconds>', 'how long to wait for the guest to acknowledge the unplug', '10'),
+  ).action(
+    async (name: string, device: string, opts: { timeout: string; dryRun?: boolean; json?: boolean; runtimeFile?: string }, cmd: Command) => {
+      const action: Action = { type: 'unplug-nic', instance: name, device, timeoutMs: seconds(opts.timeout) };
       setExit(await dispatch(action, opts, rootOf(cmd), io));
     },
   );
