@@ -25,6 +25,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   };
   registerCoreCommands(program, io, setExit);
   registerLiveCommands(program, io, setExit);
+  // The interactive view's commands (`plugboard` alone, `demo`) are registered only when the command
+  // line can be one of them: tui.ts brings the view's service and the demo sandbox with it.
+  if (!SCRIPT_COMMANDS.has(commandWord(argv) ?? '')) (await import('./tui.js')).registerTuiCommands(program, io, setExit);
   registerCheckCommand(program, io, setExit);
 
   try {
@@ -33,6 +36,24 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   } catch (error) {
     return reportError(error, io);
   }
+}
+
+/** Commands that never open the interactive view: they run without loading its registration. */
+const SCRIPT_COMMANDS: ReadonlySet<string> = new Set(['list', 'show', 'cmdline', 'hotplug', 'unplug', 'check']);
+
+/**
+ * The command word of `argv` (`list` in `--root /x list --json`); undefined when there is none or
+ * when an option other than `--root` comes first (`--help`, `-V`…): then every command is registered.
+ */
+export function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--root') i++;
+    else if (a.startsWith('--root=')) continue;
+    else if (a.startsWith('-')) return undefined;
+    else return a;
+  }
+  return undefined;
 }
 
 export function reportError(error: unknown, io: CliIo): number {

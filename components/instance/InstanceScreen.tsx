@@ -1,0 +1,224 @@
+/**
+ * One instance: the PCI map (32 slots) beside the SCSI map, live when QEMU answers, with drift and
+ * pending unplugs marked, the next hot-add place, a legend and what is wrong. The actions start here.
+ */
+import React, { useCallback, useEffect, useMemo, useReducer } from 'react';
+import { Box, Text } from 'ink';
+import type { AllocationResult } from '../../src/bus/types.js';
+import { deviceDetail, placeText, type DeviceDetail, type MapPlace } from '../../src/tui/detail.js';
+import type { InstanceView, LiveStatus } from '../../src/tui/view.js';
+import { useNav, useService } from '../context.js';
+import { useGlobalKeys, useInstanceView, useNotes } from '../hooks.js';
+import { instanceLayout, scrollWindow, type InstanceLayout, type Size } from '../layout.js';
+import { clock, fit, truncate } from '../text.js';
+import { hex2, mapCells, type MapCells } from './cells.js';
+import { Legend } from './Legend.js';
+import { PciMap } from './PciMap.js';
+import { ScsiMap, scsiVisibleRows } from './ScsiMap.js';
+import { initialInstanceScreenState, initialPlace, instanceScreenReducer } from './state.js';
+import { useInstanceInput } from './useInstanceInput.js';
+
+export function liveText(s: LiveStatus, loading: boolean): string {
+  const busy = loading ? ' · refreshing…' : '';
+  switch (s.kind) {
+    case 'live':
+      return `live: QEMU answered ${clock(s.at)}${busy}`;
+    case 'stopped':
+      return `stopped: runtime file only${busy}`;
+    case 'busy':
+      return `QMP busy (someone else holds the socket): runtime file only${busy}`;
+    case 'error':
+      return `QEMU not asked: ${s.message}${busy}`;
+    case 'not-asked':
+      return `asking QEMU…`;
+    default: {
+      const never: never = s;
+      return String(never);
+    }
+  }
+}
+
+/** The title line: the longest variant that fits the width. */
+export function instanceTitle(name: string, view: InstanceView, loading: boolean, width: number): string {
+  const h = view.rf.hvparams;
+  const live = liveText(view.liveStatus, loading);
+  const variants = [
+    `${name} · ${live} · disk_type ${h.disk_type} · nic_type ${h.nic_type} · kvm_pci_reservations ${h.kvm_pci_reservations}`,
+    `${name} · ${live} · disk_type ${h.disk_type} · nic_type ${h.nic_type}`,
+    `${name} · ${live} · ${h.disk_type} / ${h.nic_type}`,
+  ];
+  return variants.find((v) => v.length <= width) ?? variants[variants.length - 1]!;
+}
+
+export function nextText(r: AllocationResult): string {
+  if (!r.ok) return `refused (${r.error})`;
+  const a = r.allocation;
+  return a.bus === 'pci.0' ? `pci.0 slot ${hex2(a.slot)}` : `scsi.0 target ${a['scsi-id']}`;
+}
+
+/** The lines under the maps: flash, warnings, drift, problems, legacy upgrades. */
+export function messageLines(view: InstanceView | null, error: string | null): { text: string; color?: string }[] {
+  const out: { text: string; color?: string }[] = [];
+  if (error) out.push({ text: `! ${error}`, color: 'red' });
+  if (!view) return out;
+  for (const w of view.warnings) out.push({ text: `! ${w}`, color: 'red' });
+  for (const i of view.drift?.items ?? []) {
+    out.push({ text: `${i.code === 'unplug-pending' ? '…' : '~'} ${i.message}`, color: 'yellow' });
+  }
+  for (const p of view.model.problems) out.push({ text: `! ${p.message}`, color: 'red' });
+  if (view.rf.upgrades.length > 0) {
+    out.push({ text: `legacy runtime file: ${view.rf.upgrades.length} change${view.rf.upgrades.length === 1 ? '' : 's'} while loading (${view.rf.upgrades[0]!.message}…)`, color: 'gray' });
+  }
+  if (out.length === 0) {
+    out.push(
+      view.liveStatus.kind === 'live'
+        ? { text: '✓ the runtime file and QEMU agree; no problems in the runtime file', color: 'green' }
+        : { text: '✓ no problems in the runtime file (QEMU not asked)', color: 'green' },
+    );
+  }
+  return out;
+}
+
+function selectionLines(detail: DeviceDetail | null, view: InstanceView | null): [string, string] {
+  if (!detail || !view) return ['', ''];
+  const where = placeText(detail.place);
+  const d = detail.device;
+  if (!d) {
+    const next =
+      detail.place.bus === 'pci.0'
+        ? view.next.disk.ok && view.next.disk.allocation.bus === 'pci.0' && view.next.disk.allocation.slot === detail.place.slot
+          ? ' · the next hot-added disk goes here'
+          : view.next.nic.ok && view.next.nic.allocation.bus === 'pci.0' && view.next.nic.allocation.slot === detail.place.slot
+            ? ' · the next hot-added NIC goes here'
+            : ''
+        : view.next.disk.ok && view.next.disk.allocation.bus === 'scsi.0' && view.next.disk.allocation['scsi-id'] === detail.place.target
+          ? ' · the next hot-added disk goes here'
+          : '';
+    return [`${where}: ${detail.source}${next}`, 'a: hot-add a disk or NIC · w: what-if'];
+  }
+  const name = [detail.title, d.id !== '' && !detail.title?.includes(d.id) ? d.id : null, d.driver].filter(Boolean).join('  ');
+  const keys = detail.unpluggable && view.liveStatus.kind !== 'stopped' ? ' · Enter details · u unplug' : ' · Enter details';
+  return [`${where}: ${name}`, `${detail.live}${keys}`];
+}
+
+const KEYS_WIDE = 'Tab pane · ←↑↓→/hjkl move · Enter details · a hot-add · u unplug · w what-if · r refresh · Esc back · L QMP log · ? help · q quit';
+const KEYS_NARROW = 'Tab pane · hjkl move · Enter details · a add · u unplug · w what-if · Esc back · ? help';
+
+export function InstanceScreen({ name, active, size }: { name: string; active: boolean; size: Size }): React.JSX.Element {
+  const service = useService();
+  const nav = useNav();
+  const { view, loading, error, refresh } = useInstanceView(service, name, active);
+  const notes = useNotes(service, name);
+  const [state, dispatch] = useReducer(instanceScreenReducer, initialInstanceScreenState);
+  const cells: MapCells | null = useMemo(() => (view ? mapCells(view) : null), [view]);
+  const scsiNeeded = cells ? (cells.scsi?.length ?? 3) : undefined;
+  const layout: InstanceLayout = useMemo(() => instanceLayout(size, scsiNeeded), [size, scsiNeeded]);
+
+  useEffect(() => {
+    if (cells && !state.placed) dispatch({ type: 'place', ...initialPlace(cells) });
+  }, [cells, state.placed]);
+
+  // Until the first placement is stored, show where it will be (no frame with a wrong selection).
+  const sel = !state.placed && cells ? { ...state, ...initialPlace(cells) } : state;
+  const scsiCount = cells?.scsi?.length ?? 0;
+  const scsiRow = Math.min(sel.scsiRow, Math.max(0, scsiCount - 1));
+  const scsiTop = scrollWindow(scsiRow, scsiCount, scsiVisibleRows(scsiCount, layout.scsiListRows), state.scsiTop);
+  useEffect(() => {
+    dispatch({ type: 'scsi-scrolled', top: scsiTop });
+  }, [scsiTop]);
+
+  const pane = sel.pane === 'scsi' && cells?.scsi ? 'scsi' : 'pci';
+  const selectedTarget = pane === 'scsi' ? (cells?.scsi?.[scsiRow]?.first ?? null) : null;
+  const place: MapPlace = useMemo(
+    () => (pane === 'scsi' && selectedTarget !== null ? { bus: 'scsi.0', target: selectedTarget } : { bus: 'pci.0', slot: sel.slot }),
+    [pane, selectedTarget, sel.slot],
+  );
+  const detail = useMemo(() => (view ? deviceDetail(view, place) : null), [view, place]);
+
+  const flash = useCallback((message: string) => dispatch({ type: 'flash', message }), []);
+  const onDetail = useCallback(() => nav.open({ kind: 'detail', name, place }), [nav, name, place]);
+  const onHotAdd = useCallback(() => {
+    if (service.readOnly) return flash(service.readOnly);
+    if (view?.liveStatus.kind === 'stopped') return flash(`${name} is not running here: hot-add needs its QEMU (for a stopped instance use gnt-instance modify --disk add / --net add)`);
+    nav.open({ kind: 'wizard', name });
+  }, [service, view, name, nav, flash]);
+  const onUnplug = useCallback(() => {
+    if (!detail) return;
+    if (service.readOnly) return flash(service.readOnly);
+    if (!detail.device || !detail.runtime) {
+      return flash(
+        detail.device
+          ? `${placeText(place)} holds ${detail.title ?? 'a device'} that is not one of Ganeti's disks or NICs: plugboard only unplugs those`
+          : `${placeText(place)} is empty: select a disk or NIC to unplug`,
+      );
+    }
+    if (!detail.unpluggable) return flash(`${detail.title}: not on an explicit bus (no hvinfo bus): it cannot be unplugged`);
+    if (view?.liveStatus.kind === 'stopped') return flash(`${name} is not running here: unplug needs its QEMU`);
+    const id = detail.device.id;
+    nav.open({ kind: 'unplug', name, place, deviceId: id, deviceKind: detail.runtime.kind });
+  }, [detail, service, view, name, place, nav, flash]);
+  const onWhatIf = useCallback(() => nav.open({ kind: 'whatif', name }), [nav, name]);
+  const onBack = useCallback(() => nav.back(), [nav]);
+
+  useInstanceInput({ active, dispatch, perRow: layout.perRow, scsiCount, hasScsi: cells?.scsi != null, onDetail, onHotAdd, onUnplug, onWhatIf, onRefresh: refresh, onBack });
+  useGlobalKeys(active);
+
+  const w = size.columns;
+  const title = view ? instanceTitle(name, view, loading, w) : `${name} · ${error ? `cannot read it: ${error}` : 'loading…'}`;
+  const noteText = notes;
+  const [sel1, sel2] = selectionLines(detail, view);
+  const messages = messageLines(view, view ? null : error);
+  if (error && view) messages.unshift({ text: `! refresh failed: ${error}`, color: 'red' });
+  if (state.flash) messages.unshift({ text: state.flash, color: 'yellow' });
+  const shownMessages = messages.length > layout.messageLines ? [...messages.slice(0, layout.messageLines - 1), { text: `(+${messages.length - layout.messageLines + 1} more: Enter on a device, or plugboard show ${name} --live)`, color: 'gray' }] : messages;
+
+  const scsiInner = layout.scsiWidth - 2;
+  const paneHeight = layout.sideBySide ? layout.paneInner + 2 : undefined;
+
+  return (
+    <Box flexDirection="column" width={w}>
+      <Text bold wrap="truncate">
+        {truncate(title, w)}
+      </Text>
+      {Array.from({ length: layout.noteLines }, (_, i) => (
+        <Text key={i} color="cyan">
+          {truncate(noteText.length > layout.noteLines && i === layout.noteLines - 1 ? noteText.slice(i).join(' · ') : (noteText[i] ?? ' '), w) || ' '}
+        </Text>
+      ))}
+      {cells && view ? (
+        <Box flexDirection={layout.sideBySide ? 'row' : 'column'}>
+          <Box borderStyle="round" borderColor={pane === 'pci' && active ? 'white' : 'gray'} width={layout.pciWidth} height={paneHeight} flexDirection="column">
+            <PciMap cells={cells.pci} reservations={view.model.pci.reservations} perRow={layout.perRow} cellWidth={layout.cellWidth} selected={sel.slot} focused={pane === 'pci'} />
+          </Box>
+          <Box borderStyle="round" borderColor={pane === 'scsi' && active ? 'white' : 'gray'} width={layout.scsiWidth} height={paneHeight} flexDirection="column">
+            <ScsiMap scsi={view.model.scsi} rows={cells.scsi} width={scsiInner} listRows={layout.scsiListRows} top={scsiTop} selected={pane === 'scsi' ? scsiRow : null} focused={pane === 'scsi'} />
+          </Box>
+        </Box>
+      ) : (
+        <Box height={layout.paneInner + 2} width={w} borderStyle="round" borderColor="gray">
+          <Text>{error ? `cannot show ${name}: ${error}` : `loading ${name}…`}</Text>
+        </Box>
+      )}
+      <Text>{fit(sel1, w)}</Text>
+      <Text dimColor>{fit(sel2, w)}</Text>
+      <Text>
+        {view ? truncate(`next hot-add: disk → ${nextText(view.next.disk)} · NIC → ${nextText(view.next.nic)}`, w) : ''}
+      </Text>
+      <Legend width={w} />
+      <Box flexDirection="column" height={layout.messageLines}>
+        {shownMessages.map((m, i) =>
+          i === 0 && state.flash ? (
+            <Text key={i} color={m.color} wrap="wrap">
+              {m.text}
+            </Text>
+          ) : (
+            <Text key={i} color={m.color}>
+              {truncate(m.text, w)}
+            </Text>
+          ),
+        )}
+      </Box>
+      <Text dimColor>{truncate(w >= KEYS_WIDE.length ? KEYS_WIDE : KEYS_NARROW, w)}</Text>
+    </Box>
+  );
+}

@@ -1,0 +1,186 @@
+/** The first screen: every instance under the root, its state, types, counts and a drift marker. */
+import React, { useEffect, useMemo, useReducer } from 'react';
+import { Box, Text } from 'ink';
+import type { InstanceSummary, ListState } from '../../src/tui/service.js';
+import { useNav, useService } from '../context.js';
+import { useBanner, useGlobalKeys, useServiceList } from '../hooks.js';
+import { listColumns, listRows, scrollWindow, type Size } from '../layout.js';
+import { clock, fit, truncate } from '../text.js';
+import { filterInstances, initialInstancesState, instancesReducer, selectedIndex } from './state.js';
+import { useInstancesInput } from './useInstancesInput.js';
+
+/** How often the list is read again (runtime files that changed, status, one short probe each). */
+export const LIST_REFRESH_MS = 5_000;
+
+export function statusText(s: InstanceSummary['status']): string {
+  switch (s) {
+    case 'running':
+      return 'running';
+    case 'stopped':
+      return 'stopped';
+    case 'busy':
+      return 'QMP busy';
+    case 'unknown':
+      return '…';
+    default: {
+      const never: never = s;
+      return String(never);
+    }
+  }
+}
+
+/** The marker column: drift, pending unplug, problems, legacy file, unreadable file. */
+export function markText(r: InstanceSummary): string {
+  if (r.phase === 'error') return `! unreadable`;
+  const parts: string[] = [];
+  if (r.drift === 'pending') parts.push('… pending');
+  else if (r.drift === 'drift') parts.push(`~ drift${r.driftCount ? ` ${r.driftCount}` : ''}`);
+  if (r.problems) parts.push(`! ${r.problems}`);
+  if (r.legacy) parts.push('legacy');
+  return parts.join(' ');
+}
+
+function statusColor(s: InstanceSummary['status']): string | undefined {
+  return s === 'running' ? 'green' : s === 'busy' ? 'yellow' : s === 'stopped' ? 'gray' : undefined;
+}
+
+function emptyText(list: ListState, root: string): string[] {
+  if (list.phase === 'error') {
+    return [
+      list.error ?? `cannot list the instances under ${root}`,
+      '',
+      'plugboard reads the runtime files Ganeti keeps for running KVM instances (conf/NAME.runtime).',
+      'Start it with --root DIR or PLUGBOARD_ROOT=DIR to look elsewhere, or try `plugboard demo`',
+      '(npm start): a sandbox with real QEMUs.',
+    ];
+  }
+  return [
+    `No instances under ${root} (no conf/*.runtime files).`,
+    '',
+    'On a Ganeti KVM node Ganeti writes one runtime file per running instance there. If this is',
+    'not the node, or Ganeti uses another directory, start plugboard with --root DIR or',
+    'PLUGBOARD_ROOT=DIR. To see what plugboard does, run `plugboard demo` (npm start).',
+  ];
+}
+
+const Row = React.memo(function Row({ r, selected, cols }: { r: InstanceSummary; selected: boolean; cols: ReturnType<typeof listColumns> }): React.JSX.Element {
+  const loaded = r.phase === 'loaded';
+  return (
+    <Box>
+      <Text inverse={selected}>
+        {selected ? '> ' : '  '}
+        {fit(r.name, cols.name)}
+      </Text>
+      <Text color={statusColor(r.status)}>{fit(statusText(r.status), cols.status)}</Text>
+      {r.phase === 'error' ? (
+        <Text color="red">{truncate(`unreadable: ${r.error ?? ''}`, cols.diskType + cols.nicType + cols.controller + cols.disks + cols.nics + cols.marks)}</Text>
+      ) : (
+        <Text>
+          {fit(loaded ? (r.diskType ?? '') : '…', cols.diskType)}
+          {fit(loaded ? (r.nicType ?? '') : '', cols.nicType)}
+          {fit(loaded ? (r.controller ?? '-') : '', cols.controller)}
+          {(loaded ? String(r.disks ?? '') : '').padStart(cols.disks - 1)}{' '}
+          {(loaded ? String(r.nics ?? '') : '').padStart(cols.nics - 1)}{' '}
+          <Text color={r.drift === 'drift' || r.drift === 'pending' ? 'yellow' : r.problems ? 'red' : undefined}>{fit(markText(r), cols.marks)}</Text>
+        </Text>
+      )}
+    </Box>
+  );
+});
+
+export function InstancesScreen({ active, size, title }: { active: boolean; size: Size; title: string }): React.JSX.Element {
+  const service = useService();
+  const nav = useNav();
+  const list = useServiceList(service);
+  const banner = useBanner(service);
+  const [state, dispatch] = useReducer(instancesReducer, initialInstancesState);
+
+  useEffect(() => {
+    if (!active) return;
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const run = (): void => {
+      void service.refreshList({ signal: ac.signal }).finally(() => {
+        if (!ac.signal.aborted) timer = setTimeout(run, LIST_REFRESH_MS);
+      });
+    };
+    run();
+    return () => {
+      ac.abort();
+      if (timer) clearTimeout(timer);
+    };
+  }, [service, active, state.refreshes]);
+
+  const rows = useMemo(() => filterInstances(list.instances, state.filter), [list.instances, state.filter]);
+  const names = useMemo(() => rows.map((r) => r.name), [rows]);
+  const bannerShown = banner.slice(0, 3);
+  const visible = listRows(size, bannerShown.length);
+  const sel = selectedIndex(state, names);
+  const top = scrollWindow(Math.max(0, sel), rows.length, visible, state.top);
+  useEffect(() => {
+    dispatch({ type: 'scrolled', top });
+  }, [top]);
+  const longest = useMemo(() => list.instances.reduce((m, r) => Math.max(m, r.name.length), 0), [list.instances]);
+  const cols = listColumns(size.columns, longest);
+
+  useEffect(() => {
+    if (state.openRequest === null) return;
+    nav.open({ kind: 'instance', name: state.openRequest });
+    dispatch({ type: 'opened' });
+  }, [state.openRequest, nav]);
+  useInstancesInput({ active, dispatch, rows: list.instances, pageSize: visible });
+  useGlobalKeys(active, state.filtering);
+
+  const running = list.instances.filter((r) => r.status === 'running').length;
+  const head = `${title} · ${list.instances.length} instance${list.instances.length === 1 ? '' : 's'}${list.phase === 'loading' ? ' (loading…)' : ` · ${running} running`}`;
+  const right = list.refreshedAt ? `refreshed ${clock(list.refreshedAt)}` : '';
+  const w = size.columns;
+  const empty = list.instances.length === 0 && list.phase !== 'loading';
+
+  return (
+    <Box flexDirection="column" width={w}>
+      <Text bold>{fit(head, w - right.length - 1)} <Text dimColor>{right}</Text></Text>
+      {bannerShown.map((b, i) => (
+        <Text key={i} color="cyan">
+          {truncate(b, w)}
+        </Text>
+      ))}
+      {empty ? (
+        <Box flexDirection="column" marginTop={1}>
+          {emptyText(list, service.root).map((l, i) => (
+            <Text key={i} wrap="wrap">
+              {l}
+            </Text>
+          ))}
+        </Box>
+      ) : (
+        <Box flexDirection="column" height={visible + 1}>
+          <Text bold>
+            {'  '}
+            {fit('INSTANCE', cols.name)}
+            {fit('STATUS', cols.status)}
+            {fit('DISK_TYPE', cols.diskType)}
+            {fit('NIC_TYPE', cols.nicType)}
+            {fit('CONTROLLER', cols.controller)}
+            {'DISKS'.padStart(cols.disks - 1)} {'NICS'.padStart(cols.nics - 1)} {fit('MARKS', cols.marks)}
+          </Text>
+          {rows.slice(top, top + visible).map((r) => (
+            <Row key={r.name} r={r} selected={r.name === names[sel]} cols={cols} />
+          ))}
+          {rows.length === 0 ? <Text dimColor>  no instance matches “{state.filter}”</Text> : null}
+        </Box>
+      )}
+      <Text>
+        {state.filtering || state.filter !== '' ? (
+          <Text color="yellow">
+            filter: {state.filter}
+            {state.filtering ? '▏' : ''} ({rows.length} of {list.instances.length}; Esc clears)
+          </Text>
+        ) : (
+          <Text dimColor>type to filter · ~ drift · … pending unplug · ! problems in the runtime file</Text>
+        )}
+      </Text>
+      <Text dimColor>{truncate('↑↓/jk move · Enter open · / filter · r refresh · L QMP log · ? help · q quit', w)}</Text>
+    </Box>
+  );
+}

@@ -1,0 +1,128 @@
+/**
+ * The instance list's widget state: which instance is selected (by name, so that rows loading in
+ * do not move the selection), the filter being typed, and requests (open, refresh) that an effect
+ * carries out. Keys are resolved here, against the current state, so that keys typed faster than
+ * the screen redraws land where they should. Pure reducer.
+ */
+import type { InstanceSummary } from '../../src/tui/service.js';
+
+export interface InstancesState {
+  selected: string | null;
+  filter: string;
+  /** The filter has the keys (typing edits it). */
+  filtering: boolean;
+  /** First visible row (kept between renders so the list does not jump). */
+  top: number;
+  /** Open this instance (the screen's effect does it and clears the request). */
+  openRequest: string | null;
+  /** Increases when the operator asks for a refresh. */
+  refreshes: number;
+}
+
+/** The parts of ink's Key the list uses. */
+export interface ListKey {
+  upArrow?: boolean;
+  downArrow?: boolean;
+  pageUp?: boolean;
+  pageDown?: boolean;
+  home?: boolean;
+  end?: boolean;
+  return?: boolean;
+  escape?: boolean;
+  backspace?: boolean;
+  delete?: boolean;
+  ctrl?: boolean;
+  meta?: boolean;
+}
+
+export type InstancesAction =
+  | { type: 'key'; input: string; key: ListKey; rows: readonly InstanceSummary[]; pageSize: number }
+  | { type: 'opened' }
+  | { type: 'scrolled'; top: number };
+
+export const initialInstancesState: InstancesState = { selected: null, filter: '', filtering: false, top: 0, openRequest: null, refreshes: 0 };
+
+/** Rows that match the filter (case-insensitive, on name, types and controller), in list order. */
+export function filterInstances(rows: readonly InstanceSummary[], filter: string): InstanceSummary[] {
+  const f = filter.trim().toLowerCase();
+  if (f === '') return [...rows];
+  return rows.filter((r) => [r.name, r.diskType ?? '', r.nicType ?? '', r.controller ?? ''].some((v) => v.toLowerCase().includes(f)));
+}
+
+/** The selected row's index in `names`: the selected name, else the first row. */
+export function selectedIndex(state: Pick<InstancesState, 'selected'>, names: readonly string[]): number {
+  if (names.length === 0) return -1;
+  const i = state.selected === null ? -1 : names.indexOf(state.selected);
+  return i < 0 ? 0 : i;
+}
+
+/** Keys that mean something on the list; any other printable character starts the filter. */
+export const LIST_KEYS: ReadonlySet<string> = new Set(['j', 'k', 'h', 'l', 'q', 'r', 'L', '?', '/', 'g', 'G']);
+
+const PRINTABLE = /^[\x21-\x7e]+$/;
+
+function move(state: InstancesState, names: readonly string[], to: (i: number, n: number) => number): InstancesState {
+  const n = names.length;
+  if (n === 0) return state;
+  const i = Math.min(n - 1, Math.max(0, to(selectedIndex(state, names), n)));
+  return names[i] === state.selected ? state : { ...state, selected: names[i]! };
+}
+
+function onKey(state: InstancesState, a: Extract<InstancesAction, { type: 'key' }>): InstancesState {
+  const { input, key } = a;
+  const names = filterInstances(a.rows, state.filter).map((r) => r.name);
+  const open = (s: InstancesState): InstancesState => {
+    const n = filterInstances(a.rows, s.filter).map((r) => r.name);
+    const i = selectedIndex(s, n);
+    return i < 0 ? s : { ...s, openRequest: n[i]! };
+  };
+  if (key.upArrow) return move(state, names, (i) => i - 1);
+  if (key.downArrow) return move(state, names, (i) => i + 1);
+  if (key.pageUp) return move(state, names, (i) => i - a.pageSize);
+  if (key.pageDown) return move(state, names, (i) => i + a.pageSize);
+  if (key.home) return move(state, names, () => 0);
+  if (key.end) return move(state, names, (_, n) => n - 1);
+  if (key.return) return open({ ...state, filtering: false });
+  if (state.filtering) {
+    if (key.escape) return { ...state, filtering: false, filter: '', top: 0 };
+    if (key.backspace || key.delete) return { ...state, filter: state.filter.slice(0, -1), top: 0 };
+    if (!key.ctrl && !key.meta && input !== '' && !/[\x00-\x1f\x7f]/.test(input)) return { ...state, filter: state.filter + input, top: 0 };
+    return state;
+  }
+  if (key.ctrl || key.meta) return state;
+  if (key.escape) return state.filter === '' ? state : { ...state, filter: '', top: 0 };
+  switch (input) {
+    case 'k':
+      return move(state, names, (i) => i - 1);
+    case 'j':
+      return move(state, names, (i) => i + 1);
+    case 'g':
+      return move(state, names, () => 0);
+    case 'G':
+      return move(state, names, (_, n) => n - 1);
+    case 'l':
+      return open(state);
+    case '/':
+      return { ...state, filtering: true, top: 0 };
+    case 'r':
+      return { ...state, refreshes: state.refreshes + 1 };
+    default:
+      if (PRINTABLE.test(input) && !LIST_KEYS.has(input)) return { ...state, filtering: true, filter: state.filter + input, top: 0 };
+      return state;
+  }
+}
+
+export function instancesReducer(state: InstancesState, action: InstancesAction): InstancesState {
+  switch (action.type) {
+    case 'key':
+      return onKey(state, action);
+    case 'opened':
+      return state.openRequest === null ? state : { ...state, openRequest: null };
+    case 'scrolled':
+      return state.top === action.top ? state : { ...state, top: action.top };
+    default: {
+      const never: never = action;
+      return never;
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/** Unplug the disk or NIC selected on the map: plan, explicit confirmation, progress, result. */
+import React, { useEffect, useMemo, useReducer } from 'react';
+import { Box, Text } from 'ink';
+import type { Action } from '../../src/actions/types.js';
+import { placeText, type MapPlace } from '../../src/tui/detail.js';
+import { planLines, progressLines, resultText, transcriptLines } from '../common/run-text.js';
+import { maxTop, ScrollText } from '../common/ScrollText.js';
+import { useNav, useService } from '../context.js';
+import { useGlobalKeys, useNotes, useTranscript } from '../hooks.js';
+import { frameHeight, type Size } from '../layout.js';
+import { truncate, wrapLines } from '../text.js';
+import { initialUnplugState, unplugReducer } from './state.js';
+import { useUnplugInput } from './useUnplugInput.js';
+
+export interface UnplugScreenProps {
+  name: string;
+  place: MapPlace;
+  deviceId: string;
+  deviceKind: 'disk' | 'nic';
+  active: boolean;
+  size: Size;
+}
+
+export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }: UnplugScreenProps): React.JSX.Element {
+  const service = useService();
+  const nav = useNav();
+  const notes = useNotes(service, name);
+  const entries = useTranscript(service.transcript);
+  const [state, dispatch] = useReducer(unplugReducer, deviceKind, initialUnplugState);
+  const w = size.columns;
+  const bodyHeight = Math.max(4, frameHeight(size) - 3);
+  const action: Action = useMemo(
+    () =>
+      deviceKind === 'disk'
+        ? { type: 'unplug-disk', instance: name, device: deviceId, timeoutMs: service.unplugTimeoutMs }
+        : { type: 'unplug-nic', instance: name, device: deviceId, timeoutMs: service.unplugTimeoutMs },
+    [deviceKind, name, deviceId, service],
+  );
+
+  useEffect(() => {
+    if (state.step !== 'preview' || state.previewError) return;
+    const ac = new AbortController();
+    service.preview(action, ac.signal).then(
+      (plan) => {
+        if (!ac.signal.aborted) dispatch({ type: 'preview-ready', plan });
+      },
+      (error: unknown) => {
+        if (!ac.signal.aborted) dispatch({ type: 'preview-failed', message: error instanceof Error ? error.message : String(error) });
+      },
+    );
+    return () => ac.abort();
+  }, [service, action, state.step, state.previewError]);
+
+  const running = state.step === 'running';
+  useEffect(() => {
+    if (!running) return;
+    const ac = new AbortController();
+    void service.run(action, { signal: ac.signal, onProgress: (event) => dispatch({ type: 'progress', event }) }).then((result) => dispatch({ type: 'finished', result }));
+    return () => ac.abort();
+  }, [service, running, action]);
+
+  useEffect(() => {
+    if (state.closed) nav.backTo('instance');
+  }, [state.closed, nav]);
+
+  const pci = place.bus === 'pci.0';
+  const lines = useMemo(() => {
+    const out: string[] = [];
+    if (state.step === 'preview' || state.step === 'confirm') {
+      if (pci) {
+        out.push('A PCI unplug needs the guest to acknowledge it (ACPI): without that it stays pending, QEMU keeps the device and the runtime file keeps its entry.');
+        for (const n of notes.slice(1)) out.push(`note: ${n}`);
+        out.push('');
+      }
+      if (state.previewError) out.push('✗ the unplug was refused; nothing was sent:', ...state.previewError.split('\n'));
+      else if (!state.plan) out.push('asking QEMU for the current state to plan against (reads only)…');
+      else out.push(...planLines(state.plan));
+    } else if (state.step === 'running') {
+      out.push(...progressLines(state.progress, true));
+    } else if (state.result) {
+      out.push(...resultText(state.result).lines, '', ...progressLines(state.progress, false), '', 'QMP transcript of this action (→ sent, ← received):', ...transcriptLines(entries, state.transcriptFrom));
+    }
+    return wrapLines(out, w);
+  }, [state.step, state.plan, state.previewError, state.progress, state.result, state.transcriptFrom, entries, pci, notes, w]);
+  const listHeight = bodyHeight - (state.step === 'confirm' ? 3 : 2);
+  const scrollMax = maxTop(lines.length, listHeight);
+  useUnplugInput({ active, state, dispatch, transcriptSeq: () => service.transcript?.entries().at(-1)?.seq ?? 0, scrollMax, page: Math.max(1, listHeight - 1) });
+  useGlobalKeys(active && state.step !== 'running', state.step === 'confirm');
+
+  const r = state.result ? resultText(state.result) : null;
+  return (
+    <Box flexDirection="column" width={w}>
+      <Text bold>{truncate(`Unplug ${deviceKind === 'nic' ? 'NIC' : 'disk'} ${deviceId} from ${name} (${placeText(place)})`, w)}</Text>
+      {r ? (
+        <Text bold color={r.color}>
+          {truncate(r.headline, w)}
+        </Text>
+      ) : (
+        <Text dimColor>{state.step === 'running' ? 'unplugging…' : 'nothing has been sent yet'}</Text>
+      )}
+      <Box flexDirection="column" marginTop={1} height={bodyHeight}>
+        <ScrollText lines={lines} top={state.scroll} height={listHeight} width={w} color={state.previewError ? 'red' : undefined} />
+        {state.step === 'confirm' ? (
+          <Box flexDirection="column">
+            <Text bold color="yellow">
+              {deviceKind === 'disk' ? `Type yes and Enter to unplug disk ${deviceId} from ${name} (Esc keeps it):` : `Unplug NIC ${deviceId} from ${name}? y and Enter (Esc keeps it):`}
+            </Text>
+            <Text>
+              <Text color="cyan">{'> '}</Text>
+              {state.typed}
+              <Text inverse> </Text>
+            </Text>
+            <Text color="red">{state.hint ?? ''}</Text>
+          </Box>
+        ) : (
+          <Text dimColor>{state.step === 'result' ? 'Enter/Esc: back to the map · ↑↓ scroll' : state.step === 'running' ? 'wait: the unplug is running' : 'Esc back'}</Text>
+        )}
+      </Box>
+    </Box>
+  );
+}

@@ -1,0 +1,130 @@
+/**
+ * The interactive view from the CLI: `plugboard` without a command opens it on the root, and
+ * `plugboard demo` (what `npm start` runs) opens it on a sandbox with real QEMUs.
+ *
+ * The view itself (ink + react) lives in components/ and is loaded here with a dynamic import, only
+ * when it is opened: scripts that run `plugboard list` never load it. Nothing in src/ imports ink.
+ */
+import type { Command } from 'commander';
+import { ExitCode } from '../errors.js';
+import { Transcript } from '../qmp/transcript.js';
+import { resolveRoot } from '../runtime/root.js';
+import { InstanceService } from '../tui/service.js';
+import type { CliIo } from './io.js';
+import { startDemo, type Demo } from './demo.js';
+
+/** What components/app-entry.tsx exports (typed here so src/ does not import it statically). */
+interface TuiModule {
+  startTui(options: { service: InstanceService; title: string; demo: boolean }): { exited: Promise<void>; quit(): void };
+}
+
+const NEEDS_TTY =
+  'the interactive view needs a terminal (stdin and stdout a TTY); for scripts use plugboard list, show, cmdline, hotplug and unplug';
+
+async function loadTui(): Promise<TuiModule> {
+  // ink decides once, when it is loaded, whether it writes to a CI log ($CI): then it only prints the
+  // last frame at exit. This is an interactive terminal, not a CI log.
+  delete process.env['CI'];
+  delete process.env['CONTINUOUS_INTEGRATION'];
+  // React's production build loads and renders several times faster than its development build.
+  process.env['NODE_ENV'] ??= 'production';
+  return (await import('../../components/app-entry.js')) as TuiModule;
+}
+
+/** Opens the view and resolves when the operator quits (q, Ctrl-C) or on SIGINT/SIGTERM. */
+async function runView(service: InstanceService, title: string, demo: boolean, onSignal: () => Promise<void>): Promise<number> {
+  // Start loading ink first, then read the instances while it loads: the first frame has them.
+  const loading = loadTui();
+  void service.refreshList();
+  const { startTui } = await loading;
+  const tui = startTui({ service, title, demo });
+  let signalled: NodeJS.Signals | undefined;
+  const onSig = (sig: NodeJS.Signals) => {
+    signalled ??= sig;
+    tui.quit();
+  };
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
+  process.on('SIGHUP', onSig);
+  try {
+    await tui.exited;
+  } finally {
+    process.off('SIGINT', onSig);
+    process.off('SIGTERM', onSig);
+    process.off('SIGHUP', onSig);
+    service.dispose();
+    await onSignal();
+  }
+  if (signalled === 'SIGINT') return 130;
+  if (signalled === 'SIGTERM') return 143;
+  if (signalled === 'SIGHUP') return 129;
+  return ExitCode.ok;
+}
+
+export async function openTui(root: string, io: CliIo): Promise<number> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    io.stderr(`plugboard: ${NEEDS_TTY}\n`);
+    return ExitCode.badInput;
+  }
+  const service = new InstanceService({ root, transcript: new Transcript() });
+  return runView(service, `plugboard · ${root}`, false, async () => undefined);
+}
+
+export async function openDemo(opts: { qemu: boolean; guest: boolean }, io: CliIo): Promise<number> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    io.stderr(`plugboard: ${NEEDS_TTY}\n`);
+    return ExitCode.badInput;
+  }
+  let demo: Demo | undefined;
+  // A signal while QEMUs start: stop what was started, then leave.
+  const early = () => {
+    void (demo?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', early);
+  process.once('SIGTERM', early);
+  try {
+    demo = await startDemo({ qemu: opts.qemu, guest: opts.guest, onStatus: (line) => io.stderr(`plugboard demo: ${line}\n`) });
+  } finally {
+    process.off('SIGINT', early);
+    process.off('SIGTERM', early);
+  }
+  const d = demo;
+  const service = new InstanceService({
+    root: d.root,
+    transcript: new Transcript(),
+    readOnly: d.readOnly,
+    spareDisks: d.spareDisks,
+  });
+  service.setBanner(d.banner);
+  for (const [name, lines] of d.notes) service.setNotes(name, lines);
+  const off = d.onNotes((name, lines) => service.setNotes(name, lines));
+  try {
+    return await runView(service, 'plugboard demo', true, async () => {
+      off();
+      await d.stop();
+    });
+  } finally {
+    await d.stop();
+  }
+}
+
+/**
+ * Registers `demo`, and the program's own action: `plugboard` (no command) opens the view on the
+ * root. One call from main.ts.
+ */
+export function registerTuiCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  program
+    .command('demo')
+    .description('the interactive view on a sandbox with real paused QEMUs (what npm start runs); quitting removes it')
+    .option('--no-qemu', 'do not start QEMUs: read-only, maps from the runtime files')
+    .option('--no-guest', 'do not boot the test guest in the paravirtual instance')
+    .action(async (opts: { qemu: boolean; guest: boolean }) => {
+      setExit(await openDemo(opts, io));
+    });
+
+  program.allowExcessArguments(true).action(async (_opts: unknown, cmd: Command) => {
+    if (cmd.args.length > 0) cmd.error(`error: unknown command '${cmd.args[0]}'`, { exitCode: ExitCode.badInput, code: 'commander.unknownCommand' });
+    const root = resolveRoot(cmd.opts().root as string | undefined);
+    setExit(await openTui(root, io));
+  });
+}
