@@ -1,26 +1,12 @@
 /**
- * The read-only commands of the core issue: list, show, cmdline.
+ * The read-only commands of the core issue: list, show, cmdline. Only their definitions live here:
+ * what a command runs is imported when it runs (list.ts, core-run.ts, live-run.ts), so that
+ * `plugboard list` does not load the QMP client, the executor or the migration check.
  */
 import type { Command } from 'commander';
-import { ExitCode, InputError } from '../errors.js';
-import { buildBusModel } from '../bus/model.js';
-import { allocate } from '../bus/allocate.js';
-import { deviceOptions } from '../qemu/options.js';
-import { listInstances, resolveRoot, runtimeFilePath, validateInstanceName, instanceStatus } from '../runtime/root.js';
-import { loadRuntimeFile } from '../runtime/write.js';
-import type { RuntimeFile } from '../runtime/types.js';
-import { type CliIo, printJson } from './io.js';
-import { renderShowText, showJson } from './show.js';
-import { showLive } from './live-commands.js';
-import { openRuntime } from './target.js';
-
-export function showFor(rf: RuntimeFile) {
-  const model = buildBusModel(rf);
-  return showJson(rf, model, {
-    disk: allocate(model, rf, { kind: 'disk' }),
-    nic: allocate(model, rf, { kind: 'nic' }),
-  });
-}
+import { InputError } from '../errors.js';
+import { validateInstanceName, resolveRoot } from '../runtime/root.js';
+import type { CliIo } from './io.js';
 
 export function registerCoreCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const rootOf = (cmd: Command): string | undefined => cmd.optsWithGlobals().root as string | undefined;
@@ -30,43 +16,8 @@ export function registerCoreCommands(program: Command, io: CliIo, setExit: (code
     .description('every instance under the root: status, disk_type, nic_type, controller, disks, NICs, problems')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const root = resolveRoot(rootOf(cmd));
-      const names = await listInstances(root);
-      const rows = await Promise.all(
-        names.map(async (name) => {
-          const status = await instanceStatus(root, name);
-          try {
-            const rf = await loadRuntimeFile(runtimeFilePath(root, name), { instance: name });
-            const model = buildBusModel(rf);
-            return {
-              instance: name,
-              status,
-              disk_type: rf.hvparams.disk_type,
-              nic_type: rf.hvparams.nic_type,
-              scsi_controller_type: rf.hvparams.scsi_controller_type,
-              controller: model.scsi?.controller ?? null,
-              disks: rf.disks.length,
-              nics: rf.nics.length,
-              problems: model.problems.length,
-            };
-          } catch (error) {
-            return { instance: name, status, error: error instanceof Error ? error.message.split('\n')[0] : String(error) };
-          }
-        }),
-      );
-      if (rows.some((r) => 'error' in r)) setExit(ExitCode.failed);
-      if (opts.json) return printJson(io, rows);
-      if (rows.length === 0) {
-        io.stdout(`no instances under ${root} (conf/*.runtime)\n`);
-        return;
-      }
-      const header = ['INSTANCE', 'STATUS', 'DISK_TYPE', 'NIC_TYPE', 'CONTROLLER', 'DISKS', 'NICS', 'PROBLEMS'];
-      const table = rows.map((r) =>
-        'error' in r
-          ? [r.instance, r.status, `unreadable: ${r.error}`]
-          : [r.instance, r.status, r.disk_type, r.nic_type, r.controller ?? '-', String(r.disks), String(r.nics), String(r.problems)],
-      );
-      io.stdout(formatTable([header, ...table]));
+      const { runList } = await import('./list.js');
+      setExit(await runList(resolveRoot(rootOf(cmd)), opts.json === true, io));
     });
 
   program
@@ -80,12 +31,11 @@ export function registerCoreCommands(program: Command, io: CliIo, setExit: (code
       if (opts.live) {
         if (opts.runtimeFile !== undefined || name === undefined) throw new InputError('--live needs an instance NAME (QEMU is asked over ctrl/NAME.qmp)');
         validateInstanceName(name);
+        const { showLive } = await import('./live-run.js');
         return setExit(await showLive(resolveRoot(rootOf(cmd)), name, opts.json === true, io));
       }
-      const rf = await openRuntime(name, { root: rootOf(cmd), runtimeFile: opts.runtimeFile });
-      const show = showFor(rf);
-      if (opts.json) printJson(io, show);
-      else io.stdout(renderShowText(show));
+      const { runShow } = await import('./core-run.js');
+      await runShow(name, { root: rootOf(cmd), runtimeFile: opts.runtimeFile }, opts.json === true, io);
     });
 
   program
@@ -97,16 +47,8 @@ export function registerCoreCommands(program: Command, io: CliIo, setExit: (code
     .option('--json', 'print JSON')
     .action(
       async (name: string | undefined, opts: { runtimeFile?: string; json?: boolean; blockdev?: boolean }, cmd: Command) => {
-        const rf = await openRuntime(name, { root: rootOf(cmd), runtimeFile: opts.runtimeFile });
-        const options = deviceOptions(rf, { blockdev: opts.blockdev === true });
-        if (opts.json) return printJson(io, options);
-        for (const o of options) io.stdout(`${o.option} ${o.value}\n`);
+        const { runCmdline } = await import('./core-run.js');
+        await runCmdline(name, { root: rootOf(cmd), runtimeFile: opts.runtimeFile }, opts.blockdev === true, opts.json === true, io);
       },
     );
-}
-
-export function formatTable(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
