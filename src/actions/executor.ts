@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { PlugboardError } from '../errors.js';
 import { buildBusModel } from '../bus/model.js';
-import { QmpAbortedError, QmpCommandError } from '../qmp/errors.js';
+import { QmpAbortedError, QmpCommandError, QmpConnectError } from '../qmp/errors.js';
 import { type QmpClient, withQmp } from '../qmp/client.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { probeLive, type LiveState } from '../live/probe.js';
@@ -165,9 +165,29 @@ async function sendStep(qmp: QmpClient, command: QmpCommand | HostCommand, opts:
   return qmp.execute(command.execute, command.arguments, call);
 }
 
-/** QEMU says the object is already gone (`netdev_del` of a netdev that went with its device, or never came). */
+/**
+ * QEMU says the object is already gone, or never came: `netdev_del`/`device_del` → DeviceNotFound,
+ * `blockdev-del` → "Failed to find node", HMP `drive_del` → "Device 'X' not found". Undoing a step
+ * whose answer never came (it may or may not have been carried out) relies on this.
+ */
 function alreadyGone(cmd: QmpCommand | HostCommand, error: unknown): boolean {
-  return isQmp(cmd) && cmd.execute === 'netdev_del' && error instanceof QmpCommandError && error.errorClass === 'DeviceNotFound';
+  if (!isQmp(cmd) || !(error instanceof QmpCommandError)) return false;
+  switch (cmd.execute) {
+    case 'netdev_del':
+    case 'device_del':
+      return error.errorClass === 'DeviceNotFound';
+    case 'blockdev-del':
+      return /Failed to find node/.test(error.desc);
+    case 'human-monitor-command':
+      return /^drive_del /.test(String(cmd.arguments?.['command-line'])) && /not found/i.test(error.desc);
+    default:
+      return false;
+  }
+}
+
+/** The command got no answer (timeout, connection lost): QEMU may or may not have carried it out. */
+function unanswered(error: unknown): boolean {
+  return !(error instanceof QmpCommandError);
 }
 
 /**
@@ -203,7 +223,14 @@ async function undoSteps(
         if (isQmp(cmd) && cmd.execute === 'device_del') {
           const id = String(cmd.arguments?.['id']);
           const mark = qmp.mark();
-          await sendStep(qmp, cmd, uncancelled);
+          try {
+            await sendStep(qmp, cmd, uncancelled);
+          } catch (error) {
+            if (!alreadyGone(cmd, error)) throw error;
+            undone.push(`${describeCommand(cmd)} (was not there)`);
+            removed.push(id);
+            continue;
+          }
           const timeoutMs = opts.undoUnplugTimeoutMs ?? UNDO_UNPLUG_TIMEOUT_MS;
           if (!(await waitGone(qmp, id, mark, timeoutMs, uncancelled))) {
             stuck.push(id);
@@ -216,7 +243,13 @@ async function undoSteps(
           }
           removed.push(id);
         } else if (isQmp(cmd) && cmd.execute === 'blockdev-del') {
-          await sendRetryingInUse(qmp, cmd, uncancelled);
+          try {
+            await sendRetryingInUse(qmp, cmd, uncancelled);
+          } catch (error) {
+            if (!alreadyGone(cmd, error)) throw error;
+            undone.push(`${describeCommand(cmd)} (was not there)`);
+            continue;
+          }
         } else if (removed.length > 0 && isQmp(cmd) && cmd.execute === 'human-monitor-command') {
           // A drive_add drive goes with its device (QEMU deletes it when the device is finalized).
           try {
@@ -428,7 +461,7 @@ export async function runAction(action: Action, opts: ExecuteOptions): Promise<O
   const name = validateInstanceName(action.instance);
   const file = runtimeFilePath(opts.root, name);
   const source = path.relative(opts.root, file) || file;
-  return withInstanceLock(opts.root, name, { timeoutMs: opts.lockTimeoutMs ?? 10_000 }, async () => {
+  return withInstanceLock(opts.root, name, { timeoutMs: opts.lockTimeoutMs ?? 10_000, signal: opts.signal }, async () => {
     const text = await readRuntimeText(file);
     const rf = parseRuntimeText(text, source, name);
     if (opts.signal?.aborted) throw new QmpAbortedError('the QMP connection', qmpSocketPath(opts.root, name), { cause: opts.signal.reason });
@@ -465,12 +498,34 @@ interface ExecState extends ExecuteOptions {
 async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outcome> {
   const done: PlanStep[] = [];
   const mark = qmp.mark();
-  const fail = async (message: string, cause: unknown): Promise<never> => {
-    const { undone, leftovers } = await undoSteps(qmp, done, st, plan);
+  const fail = async (message: string, cause: unknown, maybeDone = false): Promise<never> => {
+    let { undone, leftovers } = { undone: [] as string[], leftovers: [] as string[] };
+    if (done.length > 0 && qmp.closed) {
+      // The connection broke (QEMU closed it, garbage, an endless line): undo over a new one. If
+      // QEMU is gone, so is everything it had: there is nothing to undo.
+      try {
+        ({ undone, leftovers } = await withQmp(
+          qmp.socketPath,
+          { greetingTimeoutMs: st.greetingTimeoutMs ?? 1_000, commandTimeoutMs: st.commandTimeoutMs ?? 10_000, transcript: st.transcript },
+          (fresh) => undoSteps(fresh, done, st, plan),
+        ));
+      } catch (error) {
+        if (error instanceof QmpConnectError && (error.reason === 'gone' || error.reason === 'not-running')) {
+          undone = [`nothing: QEMU is gone (${error.message})`];
+        } else {
+          leftovers = [`undo not possible: ${error instanceof Error ? error.message : String(error)}`];
+        }
+      }
+    } else {
+      ({ undone, leftovers } = await undoSteps(qmp, done, st, plan));
+    }
     const status = leftovers.length === 0 ? 'rolled-back' : 'failed';
+    const look = `run plugboard show --live ${plan.instance}`;
     const tail =
       undone.length === 0 && leftovers.length === 0
-        ? 'nothing had changed; runtime file untouched'
+        ? maybeDone
+          ? `QEMU did not answer, so it may have carried it out (${plan.device.id}); runtime file untouched — ${look}`
+          : 'nothing had changed; runtime file untouched'
         : leftovers.length === 0
           ? `undone: ${undone.join('; ')}; runtime file untouched`
           : `could not undo everything: ${leftovers.join('; ')}; runtime file untouched — run plugboard check ${plan.instance}`;
@@ -482,6 +537,7 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
   // A step is one short command: it is never abandoned halfway (an abandoned device_add may still
   // take effect, and then it would not be undone); a Ctrl-C is honoured between steps.
   const uncancelled: ExecState = { ...st, signal: undefined };
+  let unplugUnanswered: unknown;
   let index = 0;
   for (const step of plan.steps) {
     if (st.signal?.aborted) return fail(`interrupted before: ${step.purpose}`, st.signal.reason);
@@ -494,7 +550,16 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
       const alreadyPending =
         error instanceof QmpCommandError && /already in the process of unplug/.test(error.desc) && plan.unplugWait;
       if (alreadyPending) continue;
-      return fail(`${step.purpose} failed: ${error instanceof Error ? error.message : String(error)}`, error);
+      if (unanswered(error)) {
+        // QEMU may have carried it out: an unplug's device_del is settled by the wait below (over
+        // this connection, or a new one); any other step is undone with the rest.
+        if (plan.unplugWait && isQmp(step.command) && step.command.execute === 'device_del') {
+          unplugUnanswered = error;
+          continue;
+        }
+        done.push(step);
+      }
+      return fail(`${step.purpose} failed: ${error instanceof Error ? error.message : String(error)}`, error, unanswered(error));
     }
   }
 
@@ -512,7 +577,19 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
   if (plan.unplugWait) {
     const w = plan.unplugWait;
     st.onProgress?.({ phase: 'waiting', id: w.id, timeoutMs: w.timeoutMs });
-    const gone = await waitGone(qmp, w.id, mark, w.timeoutMs, st);
+    let gone: boolean;
+    try {
+      gone = qmp.closed
+        ? await withQmp(qmp.socketPath, { greetingTimeoutMs: st.greetingTimeoutMs ?? 1_000 }, (fresh) => waitGone(fresh, w.id, fresh.mark(), w.timeoutMs, st))
+        : await waitGone(qmp, w.id, mark, w.timeoutMs, st);
+    } catch (error) {
+      await recordPendingUnplug(st.root, plan.instance, { id: w.id, kind: plan.device.kind }).catch(() => undefined);
+      const why = `${error instanceof Error ? error.message : String(error)}${unplugUnanswered ? ` (device_del: ${unplugUnanswered instanceof Error ? unplugUnanswered.message : String(unplugUnanswered)})` : ''}`;
+      const message =
+        `unplug of ${w.id} was requested, but plugboard lost track of it: ${why}; the runtime file still lists it ` +
+        `and a pending unplug is recorded — run plugboard show --live ${plan.instance}, then plugboard unplug ${plan.device.kind} ${plan.instance} ${w.id} again to finish`;
+      throw new ActionFailedError(message, outcome(plan, 'failed', message, st.started), { cause: error });
+    }
     if (!gone) {
       await recordPendingUnplug(st.root, plan.instance, { id: w.id, kind: plan.device.kind });
       const why = st.signal?.aborted

@@ -35,7 +35,7 @@ export async function previewAction(action: Action, opts: PreviewOptions): Promi
     if (opts.root === undefined) throw new PlugboardError('previewAction needs a root or a runtime file');
     const name = validateInstanceName(action.instance);
     const file = runtimeFilePath(opts.root, name);
-    rf = await loadRuntimeFile(file, { instance: name });
+    rf = await loadRuntimeFile(file, { instance: name, root: opts.root });
     rf = { ...rf, source: path.relative(opts.root, file) || file };
     try {
       live = await withQmp(

@@ -318,6 +318,7 @@ export function buildBusModel(rf: RuntimeFile): BusModel {
 
   const slots: PciSlot[] = pciOcc.map((occ, slot) => {
     const reserved = slot < reservations;
+    if (occ.length === 0) return { slot, state: reserved ? 'qemu' : 'free', reserved };
     const runtime = occ.filter((o) => o.how === 'runtime');
     const explicit = occ.filter((o) => o.how === 'explicit');
     const qemu = occ.filter((o) => o.how === 'qemu');
@@ -377,21 +378,27 @@ export function buildBusModel(rf: RuntimeFile): BusModel {
       scsiOcc.set(d.target, list);
     }
     const targets: ScsiTarget[] = [];
+    // Up to 256 targets (virtio-scsi-pci) per instance, nearly all free: look only at used ones.
     for (let t = 0; t <= maxTarget; t++) {
-      const occ = scsiOcc.get(t) ?? [];
-      const seen = new Map<string, string[]>();
-      for (const o of occ) {
-        const k = `${o.channel}:${o.lun}`;
-        seen.set(k, [...(seen.get(k) ?? []), o.label]);
+      const occ = scsiOcc.get(t);
+      if (occ === undefined) {
+        targets.push({ target: t, state: 'free' });
+        continue;
       }
-      for (const [k, names] of seen) {
-        if (names.length > 1) {
-          const lun = k.split(':')[1];
-          add('target-conflict', `${joinNames(names)} both on scsi.0 target ${t}${lun === '0' ? '' : ` lun ${lun}`}`);
+      if (occ.length > 1) {
+        const seen = new Map<string, string[]>();
+        for (const o of occ) {
+          const k = `${o.channel}:${o.lun}`;
+          seen.set(k, [...(seen.get(k) ?? []), o.label]);
+        }
+        for (const [k, names] of seen) {
+          if (names.length > 1) {
+            const lun = k.split(':')[1];
+            add('target-conflict', `${joinNames(names)} both on scsi.0 target ${t}${lun === '0' ? '' : ` lun ${lun}`}`);
+          }
         }
       }
-      const first = occ[0];
-      targets.push(first ? { target: t, state: 'used', device: first.device } : { target: t, state: 'free' });
+      targets.push({ target: t, state: 'used', device: occ[0]!.device });
     }
     scsi = { bus: 'scsi.0', controller: ctrl.driver, maxTarget, targets };
   }

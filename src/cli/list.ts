@@ -34,7 +34,7 @@ export async function listRows(root: string): Promise<ListRow[]> {
     const status = instanceStatusSync(root, name);
     try {
       const file = runtimeFilePath(root, name);
-      const rf = parseRuntimeText(readRuntimeTextSync(file), file, name);
+      const rf = parseRuntimeText(readRuntimeTextSync(file, { noFollow: true }), file, name);
       const model = buildBusModel(rf);
       return {
         instance: name,

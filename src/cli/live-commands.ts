@@ -3,7 +3,8 @@
  * Only their definitions live here; what they run is in live-run.ts, imported when a command runs.
  */
 import path from 'node:path';
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { Option } from './commander.js';
 import { InputError } from '../errors.js';
 import type { Action } from '../actions/types.js';
 import type { CliIo } from './io.js';

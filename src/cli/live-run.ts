@@ -75,8 +75,13 @@ export async function dispatch(
     return ExitCode.ok;
   }
   const controller = new AbortController();
-  const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'));
-  process.once('SIGINT', onSigint);
+  // Stays registered: a second Ctrl-C must not kill the process in the middle of the undo or of
+  // the pending record the first one asked for (Node's default for SIGINT is to exit at once).
+  const onSigint = () => {
+    if (controller.signal.aborted) io.stderr('plugboard: still undoing or recording what was started; wait a moment (or kill -9 to leave it as it is)\n');
+    else controller.abort(new Error('interrupted (SIGINT)'));
+  };
+  process.on('SIGINT', onSigint);
   try {
     const outcome = await runAction(action, {
       root: resolveRoot(root),

@@ -2,7 +2,7 @@
  * The non-interactive CLI. Every command uses the shared core; the TUI (`plugboard` with no command)
  * is loaded lazily so that scripts never pay for ink and react.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Option } from './commander.js';
 import { ExitCode, PlugboardError } from '../errors.js';
 import { type CliIo, processIo } from './io.js';
 import { registerCoreCommands } from './commands.js';

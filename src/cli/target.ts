@@ -17,5 +17,6 @@ export async function openRuntime(name: string | undefined, opts: TargetOptions)
   if (name === undefined) throw new InputError('missing instance NAME (or --runtime-file FILE)');
   validateInstanceName(name);
   const root = resolveRoot(opts.root);
-  return loadRuntimeFile(runtimeFilePath(root, name), { instance: name });
+  // With the root: checked (no links under it, nothing writable by others), never read through a link.
+  return loadRuntimeFile(runtimeFilePath(root, name), { instance: name, root });
 }

@@ -8,12 +8,12 @@
  * Writes are atomic (runtime/write's writeRuntimeFileAtomic: temp file in the same directory, fsync,
  * rename, fsync of the directory), so a reader sees the old or the new list, never half of one.
  */
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { checkQemuId } from '../runtime/ids.js';
-import { validateInstanceName } from '../runtime/root.js';
+import { checkRootTree, validateInstanceName } from '../runtime/root.js';
 import { writeRuntimeFileAtomic } from '../runtime/write.js';
 import { formatPath, plugboardErrorMap } from '../runtime/issues.js';
 import type { LiveState } from './probe.js';
@@ -64,12 +64,18 @@ export function parsePendingText(text: string, file: string): PendingUnplug[] {
   return r.data;
 }
 
+/** The pending directory and file must be no links and writable by nobody else (checkRootTree). */
+function pendingTree(instance: string) {
+  return { dirs: [PENDING_DIR], files: [path.join(PENDING_DIR, `${instance}.pending.json`)] };
+}
+
 /** The pending unplugs recorded for an instance ([] when there is no file). */
 export async function readPending(root: string, instance: string): Promise<PendingUnplug[]> {
   const file = pendingFilePath(root, instance);
+  await checkRootTree(root, pendingTree(instance));
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = await fs.readFile(file, { encoding: 'utf8', flag: fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0) });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new InputError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
@@ -80,11 +86,14 @@ export async function readPending(root: string, instance: string): Promise<Pendi
 /** Writes the list atomically (runtime/write's temp+fsync+rename); an empty list removes the file. */
 async function writePending(root: string, instance: string, records: PendingUnplug[]): Promise<void> {
   const file = pendingFilePath(root, instance);
+  await checkRootTree(root, pendingTree(instance));
   if (records.length === 0) {
     await fs.rm(file, { force: true });
     return;
   }
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+  // Made just now, or there already: check again (it may have appeared as a link meanwhile).
+  await checkRootTree(root, pendingTree(instance));
   await writeRuntimeFileAtomic(file, `${JSON.stringify(records, null, 2)}\n`);
 }
 

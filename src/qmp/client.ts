@@ -146,6 +146,7 @@ export class QmpClient {
   private onGreeting: ((g: QmpGreeting) => void) | undefined;
   private nextId = 1;
   private readonly pending = new Map<string, Pending>();
+  private readonly abortWatches = new Map<AbortSignal, { callbacks: Set<() => void>; listener: () => void }>();
   private readonly abandoned = new Set<string>();
   private readonly eventWaiters = new Set<EventWaiter>();
   private readonly events: QmpEvent[] = [];
@@ -230,7 +231,7 @@ export class QmpClient {
       const onAbort = () => abandon(new QmpAbortedError(step, this.socketPath, { cause: signal?.reason }));
       const cleanup = () => {
         if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        if (signal) this.unwatchAbort(signal, onAbort);
         this.pending.delete(id);
       };
       const abandon = (err: Error) => {
@@ -250,7 +251,7 @@ export class QmpClient {
         },
       });
       timer = setTimeout(() => abandon(new QmpTimeoutError(step, timeoutMs, this.socketPath)), timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) this.watchAbort(signal, onAbort);
       this.send(line);
     });
   }
@@ -275,6 +276,36 @@ export class QmpClient {
       throw new HmpCommandError(commandLine, output);
     }
     return output;
+  }
+
+  /**
+   * One 'abort' listener per signal, however many commands wait on it: a probe sends a few dozen
+   * commands at once with the caller's signal, and a listener each made Node print
+   * "MaxListenersExceededWarning: Possible EventTarget memory leak" on the operator's terminal.
+   */
+  private watchAbort(signal: AbortSignal, onAbort: () => void): void {
+    let w = this.abortWatches.get(signal);
+    if (!w) {
+      const callbacks = new Set<() => void>();
+      const listener = () => {
+        this.abortWatches.delete(signal);
+        for (const cb of [...callbacks]) cb();
+      };
+      w = { callbacks, listener };
+      this.abortWatches.set(signal, w);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    w.callbacks.add(onAbort);
+  }
+
+  private unwatchAbort(signal: AbortSignal, onAbort: () => void): void {
+    const w = this.abortWatches.get(signal);
+    if (!w) return;
+    w.callbacks.delete(onAbort);
+    if (w.callbacks.size === 0) {
+      this.abortWatches.delete(signal);
+      signal.removeEventListener('abort', w.listener);
+    }
   }
 
   /** Subscribes to events or to the end of the connection. Returns the unsubscribe function. */

@@ -4,7 +4,7 @@
  * SCSI controller (FACTS.md lists it; QEMU has it, Ganeti 3.0 does not offer it).
  */
 
-import { z } from 'zod';
+import { zod } from './lazy-zod.js';
 import type { InputIssue } from '../errors.js';
 import { describeValue, plugboardErrorMap, zodIssuesToInputIssues } from './issues.js';
 import type { Json, JsonObject, KnownHvparams } from './types.js';
@@ -88,33 +88,82 @@ export function isHotpluggableNicType(nicType: string): boolean {
   return (HOTPLUGGABLE_NIC_TYPES as readonly string[]).includes(nicType);
 }
 
-/** Optional string hvparam: a string, or null/absent (→ undefined). */
-const optString = z.string().nullable().optional();
-/** Optional boolean hvparam: a boolean, or null/absent (→ false). */
-const optBool = z.boolean().nullable().optional();
+/**
+ * The checks of the hvparams plugboard reads, as a zod schema, built on first use (lazy-zod.ts):
+ * quickKnownHvparams accepts well-formed hvparams without it.
+ */
+function buildKnownHvparamsSchema() {
+  const z = zod();
+  /** Optional string hvparam: a string, or null/absent (→ undefined). */
+  const optString = z.string().nullable().optional();
+  /** Optional boolean hvparam: a boolean, or null/absent (→ false). */
+  const optBool = z.boolean().nullable().optional();
+  const reservations = z
+    .int({
+      error: (iss) => `expected an integer from 0 to ${PCI_SLOTS}, got ${describeValue(iss.input)}`,
+    })
+    .min(0)
+    .max(PCI_SLOTS);
+  return z.looseObject({
+    disk_type: z.enum(DISK_TYPES).optional(),
+    nic_type: z.enum(NIC_TYPES).optional(),
+    scsi_controller_type: z.enum(SCSI_CONTROLLER_TYPES).optional(),
+    kvm_pci_reservations: reservations.optional(),
+    disk_cache: optString,
+    disk_aio: optString,
+    disk_discard: optString,
+    kvm_path: optString,
+    machine_version: optString,
+    kvm_extra: optString,
+    security_model: optString,
+    security_domain: optString,
+    use_chroot: optBool,
+    vhost_net: optBool,
+  });
+}
 
-const reservations = z.int({
-  error: (iss) => `expected an integer from 0 to ${PCI_SLOTS}, got ${describeValue(iss.input)}`,
-})
-  .min(0)
-  .max(PCI_SLOTS);
+let knownSchema: ReturnType<typeof buildKnownHvparamsSchema> | undefined;
 
-export const knownHvparamsSchema = z.looseObject({
-  disk_type: z.enum(DISK_TYPES).optional(),
-  nic_type: z.enum(NIC_TYPES).optional(),
-  scsi_controller_type: z.enum(SCSI_CONTROLLER_TYPES).optional(),
-  kvm_pci_reservations: reservations.optional(),
-  disk_cache: optString,
-  disk_aio: optString,
-  disk_discard: optString,
-  kvm_path: optString,
-  machine_version: optString,
-  kvm_extra: optString,
-  security_model: optString,
-  security_domain: optString,
-  use_chroot: optBool,
-  vhost_net: optBool,
-});
+/** The zod schema of the hvparams plugboard reads (built on first use). */
+export function knownHvparamsSchema(): ReturnType<typeof buildKnownHvparamsSchema> {
+  knownSchema ??= buildKnownHvparamsSchema();
+  return knownSchema;
+}
+
+const OPT_STRING_KEYS = [
+  'disk_cache',
+  'disk_aio',
+  'disk_discard',
+  'kvm_path',
+  'machine_version',
+  'kvm_extra',
+  'security_model',
+  'security_domain',
+] as const;
+
+const isOneOf = (set: readonly string[], v: unknown): boolean => v === undefined || (typeof v === 'string' && set.includes(v));
+
+/**
+ * The schema's checks without zod: true only when the schema finds nothing (a well-formed file).
+ * At least as strict as the schema (test/unit/quick-checks.test.ts); keep them in step.
+ */
+export function quickKnownHvparams(raw: JsonObject): boolean {
+  const r = raw['kvm_pci_reservations'];
+  return (
+    isOneOf(DISK_TYPES, raw['disk_type']) &&
+    isOneOf(NIC_TYPES, raw['nic_type']) &&
+    isOneOf(SCSI_CONTROLLER_TYPES, raw['scsi_controller_type']) &&
+    (r === undefined || (Number.isSafeInteger(r) && (r as number) >= 0 && (r as number) <= PCI_SLOTS)) &&
+    OPT_STRING_KEYS.every((k) => {
+      const v = raw[k];
+      return v === undefined || v === null || typeof v === 'string';
+    }) &&
+    ['use_chroot', 'vhost_net'].every((k) => {
+      const v = raw[k];
+      return v === undefined || v === null || typeof v === 'boolean';
+    })
+  );
+}
 
 function str(v: Json | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined;
@@ -126,9 +175,13 @@ function str(v: Json | undefined): string | undefined {
  * is an issue at `hvparams.<key>`; the returned view then holds the default for that key.
  */
 export function readKnownHvparams(raw: JsonObject): { hvparams: KnownHvparams; issues: InputIssue[] } {
-  const r = knownHvparamsSchema.safeParse(raw, { reportInput: true, error: plugboardErrorMap });
-  const issues = r.success ? [] : zodIssuesToInputIssues(r.error.issues, 'hvparams');
-  const bad = new Set(r.success ? [] : r.error.issues.map((i) => String(i.path[0])));
+  let issues: InputIssue[] = [];
+  let bad = new Set<string>();
+  if (!quickKnownHvparams(raw)) {
+    const r = knownHvparamsSchema().safeParse(raw, { reportInput: true, error: plugboardErrorMap });
+    issues = r.success ? [] : zodIssuesToInputIssues(r.error.issues, 'hvparams');
+    bad = new Set(r.success ? [] : r.error.issues.map((i) => String(i.path[0])));
+  }
   const get = (key: string): Json | undefined => (bad.has(key) || !Object.hasOwn(raw, key) ? undefined : raw[key]);
   const getString = (key: string, dflt: string): string => {
     const v = get(key);

@@ -39,6 +39,7 @@ export {
   runtimeFileFromDocument,
   instanceNameOf,
   MAX_RUNTIME_FILE_BYTES,
+  MAX_RUNTIME_JSON_VALUES,
   type DocumentMeta,
 } from './load.js';
 export { serializeRuntime } from './serialize.js';
@@ -61,6 +62,11 @@ export {
   listInstances,
   instancePid,
   instanceStatus,
+  checkRootTree,
+  rootTreeProblem,
+  directoryProblem,
+  pathUnderRoot,
+  type RootCheck,
   type InstancePaths,
   type InstanceStatus,
 } from './root.js';

@@ -3,15 +3,16 @@
  * (`_UpgradeSerializedRuntime`) applied and reported.
  */
 
-import { constants as fsc } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { InputError, NotFoundError, PlugboardError, RuntimeFileError } from '../errors.js';
+import { basename, dirname } from 'node:path';
+import { InputError, NotFoundError, PlugboardError, RefusedError, RuntimeFileError } from '../errors.js';
 import { diskDriver, nicDriver } from './hvparams.js';
 import { legacyDeviceId, newUuid } from './ids.js';
 import { formatPath } from './issues.js';
 import { copyJsonHints, deepFreeze, JsonSyntaxError, parseJson, setOwn } from './json.js';
-import { checkDocument, checkTopLevel } from './schema.js';
+import { checkRootTree, pathUnderRoot } from './root.js';
+import { checkDocument, checkTopLevel, TOP_LEVEL_NAMES } from './schema.js';
 import type {
   Hvinfo,
   Json,
@@ -31,6 +32,16 @@ export const MAX_RUNTIME_FILE_BYTES = 16 * 1024 * 1024;
 type RawDoc = RuntimeFile['raw'];
 
 /**
+ * JSON values (numbers, strings, lists, objects…) one runtime file may hold. A real one holds a few
+ * thousand (about 70 hvparams, a few hundred kvm_cmd items, ~30 per device); 16 MiB of `1, 1, 1…`
+ * would be 8 million and take seconds to read: refused at the 200 001st, within milliseconds.
+ */
+export const MAX_RUNTIME_JSON_VALUES = 200_000;
+
+/** Duplicate keys reported per file (each one is a line in `upgrades`). */
+const MAX_REPORTED_DUPLICATES = 20;
+
+/**
  * The instance name a runtime file belongs to: the explicit one, else `NAME` of a `NAME.runtime`
  * file name, else the `-name` value in kvm_cmd (`NAME`, `NAME,debug-threads=on`, `guest=NAME,…`),
  * else the file's base name.
@@ -47,6 +58,13 @@ export function instanceNameOf(source: string, kvmCmd: readonly Json[], explicit
     if (name) return name;
   }
   return base;
+}
+
+/** `[3, 0, 0, 'hvinfo']` → `['disks', 0, 0, 'hvinfo']` (the top-level items by their names). */
+function namedPath(path: (string | number)[]): (string | number)[] {
+  const head = path[0];
+  const name = typeof head === 'number' ? TOP_LEVEL_NAMES[head] : undefined;
+  return name === undefined ? path : [name, ...path.slice(1)];
 }
 
 function str(v: Json | undefined): string | undefined {
@@ -191,7 +209,9 @@ function upgradeDevice(
  * Parse the text of a runtime file. Accepts the current format and every legacy form Ganeti 3.0
  * still reads (3 items; NIC without uuid; `pci` slot instead of hvinfo) and upgrades them exactly as
  * Ganeti's `_UpgradeSerializedRuntime` does, recording each change in `upgrades`. kvm_cmd is kept as
- * stored (old spellings like `-balloon virtio` and `-localtime` are not rewritten).
+ * stored (old spellings like `-balloon virtio` and `-localtime` are not rewritten). A key that
+ * appears twice in one object (Ganeti never writes that; a hand edit may) is read as Ganeti reads it,
+ * the last value at the first key's place, and reported in `upgrades` (it is written once).
  *
  * @param source where the text came from, used in messages (`conf/web1.runtime`)
  * @param instance the instance name, when the caller knows it
@@ -201,8 +221,20 @@ export function parseRuntimeText(text: string, source: string, instance?: string
   // simplejson reads a leading byte order mark; so do we (it is not written back).
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   let doc: Json;
+  const duplicates: Upgrade[] = [];
   try {
-    doc = parseJson(body);
+    doc = parseJson(body, {
+      maxValues: MAX_RUNTIME_JSON_VALUES,
+      onDuplicateKey: (objectPath, key) => {
+        if (duplicates.length >= MAX_REPORTED_DUPLICATES) return;
+        duplicates.push({
+          path: formatPath(namedPath([...objectPath, key])),
+          message:
+            `key ${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)} appears more than once in this object: ` +
+            'the last value is used, as Ganeti (Python\'s json) reads it; a rewrite writes the key once, with that value',
+        });
+      },
+    });
   } catch (err) {
     if (err instanceof JsonSyntaxError) {
       throw new RuntimeFileError(source, [{ path: '', message: err.message }], { cause: err });
@@ -215,7 +247,7 @@ export function parseRuntimeText(text: string, source: string, instance?: string
   const { issues, hvparams } = checkDocument(arr, 'legacy');
   if (issues.length) throw new RuntimeFileError(source, issues);
 
-  const upgrades: Upgrade[] = [];
+  const upgrades: Upgrade[] = [...duplicates];
   const format: RuntimeFormat = arr.length === 3 ? 'legacy-3-items' : 'current';
   if (format === 'legacy-3-items') {
     upgrades.push({
@@ -266,43 +298,65 @@ function describeFsError(err: unknown): string {
   }
 }
 
+const openFlags = (noFollow: boolean | undefined): number =>
+  fsc.O_RDONLY | fsc.O_NONBLOCK | (fsc.O_NOCTTY ?? 0) | (noFollow ? (fsc.O_NOFOLLOW ?? 0) : 0);
+
+/** What a failed open of a runtime file means, as the error to throw. */
+function openError(err: unknown, path: string, noFollow: boolean | undefined): PlugboardError {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    return new NotFoundError(`no runtime file at ${path}`, { cause: err });
+  }
+  if (noFollow && (err as NodeJS.ErrnoException).code === 'ELOOP') {
+    return new RefusedError(`refusing to read ${path}: it is a symbolic link; plugboard does not follow links under its root`, { cause: err });
+  }
+  return new PlugboardError(`cannot read runtime file ${path}: ${describeFsError(err)}`, { cause: err });
+}
+
+/** Why the opened file is not read (not a regular file, over 16 MiB), or null. */
+function statProblem(st: Stats, path: string): InputError | null {
+  if (!st.isFile()) {
+    const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'not a regular file';
+    return new InputError(`refusing to read ${path}: it is ${kind}, not a runtime file`);
+  }
+  if (st.size > MAX_RUNTIME_FILE_BYTES) {
+    return new InputError(
+      `refusing to read ${path}: ${st.size} bytes is more than ${MAX_RUNTIME_FILE_BYTES} (16 MiB); runtime files are a few KiB`,
+    );
+  }
+  return null;
+}
+
+const grewError = (path: string): InputError =>
+  new InputError(`refusing to read ${path}: it grew beyond ${MAX_RUNTIME_FILE_BYTES} bytes (16 MiB) while being read`);
+
+const readChunkSize = (st: Stats): number => Math.min(Math.max(st.size + 1, 64 * 1024), MAX_RUNTIME_FILE_BYTES + 1);
+
 /**
  * Read a runtime file's text: refuses anything but a regular file (a FIFO does not block the
  * reader: it is opened non-blocking) and files over 16 MiB; checks the bytes are UTF-8.
+ * `noFollow`: refuse a symbolic link instead of reading what it points at.
  */
-export async function readRuntimeText(path: string): Promise<string> {
+export async function readRuntimeText(path: string, opts: { noFollow?: boolean } = {}): Promise<string> {
   let fh;
   try {
-    fh = await open(path, fsc.O_RDONLY | fsc.O_NONBLOCK | (fsc.O_NOCTTY ?? 0));
+    fh = await open(path, openFlags(opts.noFollow));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new NotFoundError(`no runtime file at ${path}`, { cause: err });
-    }
-    throw new PlugboardError(`cannot read runtime file ${path}: ${describeFsError(err)}`, { cause: err });
+    throw openError(err, path, opts.noFollow);
   }
   try {
     const st = await fh.stat();
-    if (!st.isFile()) {
-      const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'not a regular file';
-      throw new InputError(`refusing to read ${path}: it is ${kind}, not a runtime file`);
-    }
-    if (st.size > MAX_RUNTIME_FILE_BYTES) {
-      throw new InputError(
-        `refusing to read ${path}: ${st.size} bytes is more than ${MAX_RUNTIME_FILE_BYTES} (16 MiB); runtime files are a few KiB`,
-      );
-    }
+    const problem = statProblem(st, path);
+    if (problem) throw problem;
     // Read until EOF but never more than the limit (the file may grow after fstat).
     const chunks: Buffer[] = [];
     let total = 0;
-    const chunkSize = Math.min(Math.max(st.size + 1, 64 * 1024), MAX_RUNTIME_FILE_BYTES + 1);
+    const chunkSize = readChunkSize(st);
     for (;;) {
       const chunk = Buffer.allocUnsafe(chunkSize);
       const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
       total += bytesRead;
-      if (total > MAX_RUNTIME_FILE_BYTES) {
-        throw new InputError(`refusing to read ${path}: it grew beyond ${MAX_RUNTIME_FILE_BYTES} bytes (16 MiB) while being read`);
-      }
+      if (total > MAX_RUNTIME_FILE_BYTES) throw grewError(path);
       chunks.push(chunk.subarray(0, bytesRead));
     }
     return decodeUtf8(Buffer.concat(chunks), path);
@@ -314,6 +368,47 @@ export async function readRuntimeText(path: string): Promise<string> {
   }
 }
 
+/**
+ * readRuntimeText with blocking system calls, the same checks and errors. For a process that has
+ * nothing else to do meanwhile (`plugboard list` reads hundreds of files): a handful of syscalls on
+ * a tmpfs take microseconds, where each asynchronous step costs a round through the thread pool.
+ */
+export function readRuntimeTextSync(path: string, opts: { noFollow?: boolean } = {}): string {
+  let fd: number;
+  try {
+    fd = openSync(path, openFlags(opts.noFollow));
+  } catch (err) {
+    throw openError(err, path, opts.noFollow);
+  }
+  try {
+    const st = fstatSync(fd);
+    const problem = statProblem(st, path);
+    if (problem) throw problem;
+    // One buffer of the file's size and a byte more (the read that finds the end needs room), grown
+    // if the file grows meanwhile; never more than the limit and a byte.
+    let buf = Buffer.allocUnsafe(Math.min(st.size + 1, MAX_RUNTIME_FILE_BYTES + 1));
+    let total = 0;
+    for (;;) {
+      if (total === buf.length) {
+        if (total > MAX_RUNTIME_FILE_BYTES) throw grewError(path);
+        const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, MAX_RUNTIME_FILE_BYTES + 1));
+        buf.copy(bigger, 0, 0, total);
+        buf = bigger;
+      }
+      const bytesRead = readSync(fd, buf, total, buf.length - total, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+    }
+    if (total > MAX_RUNTIME_FILE_BYTES) throw grewError(path);
+    return decodeUtf8(buf.subarray(0, total), path);
+  } catch (err) {
+    if (err instanceof PlugboardError) throw err;
+    throw new PlugboardError(`cannot read runtime file ${path}: ${describeFsError(err)}`, { cause: err });
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function decodeUtf8(bytes: Uint8Array, path: string): string {
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
@@ -322,8 +417,17 @@ function decodeUtf8(bytes: Uint8Array, path: string): string {
   }
 }
 
-/** Read and parse a runtime file (see readRuntimeText and parseRuntimeText). */
-export async function loadRuntimeFile(path: string, opts: { instance?: string } = {}): Promise<RuntimeFile> {
-  const text = await readRuntimeText(path);
+/**
+ * Read and parse a runtime file (see readRuntimeText and parseRuntimeText). With `root` (the file is
+ * an instance's under the node's root, not one the operator named), the root is checked first
+ * (checkRootTree: no symbolic links, nothing writable by others) and a link is never followed.
+ */
+export async function loadRuntimeFile(path: string, opts: { instance?: string; root?: string } = {}): Promise<RuntimeFile> {
+  if (opts.root !== undefined) {
+    const rel = pathUnderRoot(opts.root, path);
+    if (rel === null) throw new RefusedError(`refusing to read ${path}: it is not under the root ${opts.root}`);
+    await checkRootTree(opts.root, { dirs: [dirname(rel)], files: [rel] });
+  }
+  const text = await readRuntimeText(path, { noFollow: opts.root !== undefined });
   return parseRuntimeText(text, path, opts.instance);
 }

@@ -24,11 +24,12 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { closeSync, constants as fsc, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { NotFoundError, PlugboardError, RefusedError } from '../errors.js';
-import { validateInstanceName } from './root.js';
+import { checkRootTree, validateInstanceName } from './root.js';
 
 export const LOCK_DIR_NAME = 'plugboard-lock';
 const DEFAULT_POLL_MS = 25;
@@ -38,6 +39,8 @@ export interface LockOptions {
   timeoutMs: number;
   /** Poll interval while waiting (ms). */
   pollMs?: number;
+  /** Stops waiting for another holder (Ctrl-C): RefusedError, nothing was done. */
+  signal?: AbortSignal;
 }
 
 export interface LockHolder {
@@ -78,7 +81,7 @@ interface ProcStat {
 async function procStat(pid: number): Promise<ProcStat | undefined> {
   let text: string;
   try {
-    text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
@@ -109,9 +112,17 @@ type ReadResult = { kind: 'gone' } | { kind: 'holder'; holder: LockHolder } | { 
 async function readHolder(path: string): Promise<ReadResult> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // Never through a link: a lock file is a plain file plugboard made.
+    const fd = openSync(path, fsc.O_RDONLY | (fsc.O_NOFOLLOW ?? 0));
+    try {
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'gone' };
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'gone' };
+    if (code === 'ELOOP') return { kind: 'unreadable', text: '' };
     throw err;
   }
   try {
@@ -203,19 +214,36 @@ async function timeoutMessage(
   );
 }
 
+/** What the lock guards (the runtime file, the QMP socket) and the lock directory: checkRootTree. */
+function lockedTree(name: string) {
+  return { dirs: ['conf', 'ctrl', LOCK_DIR_NAME], files: [`conf/${name}.runtime`] };
+}
+
+function interrupted(name: string, signal: AbortSignal): RefusedError {
+  return new RefusedError(`interrupted while waiting for the lock of instance ${name}; nothing was changed`, { cause: signal.reason });
+}
+
 /**
  * Take the lock of instance `name` under `root`, waiting up to `timeoutMs` while another live
- * process holds it. Throws RefusedError naming the holder on timeout, NotFoundError if `root`
- * does not exist.
+ * process holds it. Taking the lock is the way into every change of an instance, so the root is
+ * checked first (checkRootTree: the runtime file, conf/, ctrl/ and the lock directory are no
+ * symbolic links and writable by nobody else) and refused with the reason. Throws RefusedError
+ * naming the holder on timeout (or when `signal` aborts the wait), NotFoundError if `root` does
+ * not exist.
  */
+// The file operations below are blocking calls: the lock directory lives on the runtime root (a
+// tmpfs), where each takes microseconds, while each asynchronous one took a thread-pool round trip
+// (~5 ms for a take-and-release on a loaded node: the largest cost of a hot-add after QMP itself).
 export async function acquireInstanceLock(root: string, name: string, opts: LockOptions): Promise<InstanceLock> {
   const lockPath = lockFilePath(root, name);
   const breakPath = breakFilePath(root, name);
   const dir = lockDirPath(root);
   const deadline = Date.now() + Math.max(0, opts.timeoutMs);
   const pollMs = Math.max(1, opts.pollMs ?? DEFAULT_POLL_MS);
+  if (opts.signal?.aborted) throw interrupted(name, opts.signal);
+  await checkRootTree(root, lockedTree(name));
   try {
-    await mkdir(dir, { mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
@@ -224,19 +252,21 @@ export async function acquireInstanceLock(root: string, name: string, opts: Lock
       });
     }
     if (code !== 'EEXIST') throw new PlugboardError(`cannot create lock directory ${dir}: ${(err as Error).message}`, { cause: err });
+    // It existed: it may have appeared (as a link?) since the check above.
+    await checkRootTree(root, { dirs: [LOCK_DIR_NAME] });
   }
 
   const me = await myHolder();
   const tmp = join(dir, `.lock-${me.token}.tmp`);
   try {
-    await writeFile(tmp, `${JSON.stringify(me)}\n`, { flag: 'wx', mode: 0o600 });
+    writeFileSync(tmp, `${JSON.stringify(me)}\n`, { flag: 'wx', mode: 0o600 });
   } catch (err) {
     throw new PlugboardError(`cannot write lock file in ${dir}: ${(err as Error).message}`, { cause: err });
   }
   try {
     for (;;) {
       try {
-        await link(tmp, lockPath);
+        linkSync(tmp, lockPath);
         let released = false;
         return {
           path: lockPath,
@@ -246,7 +276,7 @@ export async function acquireInstanceLock(root: string, name: string, opts: Lock
             released = true;
             try {
               const cur = await readHolder(lockPath);
-              if (cur.kind === 'holder' && cur.holder.token === me.token) await unlink(lockPath);
+              if (cur.kind === 'holder' && cur.holder.token === me.token) unlinkSync(lockPath);
             } catch {
               // left behind: stale once we exit
             }
@@ -266,10 +296,16 @@ export async function acquireInstanceLock(root: string, name: string, opts: Lock
       if (now >= deadline) {
         throw new RefusedError(await timeoutMessage(name, lockPath, breakPath, cur, opts.timeoutMs));
       }
-      await delay(Math.min(pollMs, deadline - now));
+      if (opts.signal?.aborted) throw interrupted(name, opts.signal);
+      await delay(Math.min(pollMs, deadline - now), undefined, opts.signal ? { signal: opts.signal } : undefined).catch(() => undefined);
+      if (opts.signal?.aborted) throw interrupted(name, opts.signal);
     }
   } finally {
-    await unlink(tmp).catch(() => undefined);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // gone
+    }
   }
 }
 

@@ -4,11 +4,11 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
-import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants as fsc, fchmodSync, fchownSync, fsyncSync, lstatSync, openSync, renameSync, type Stats, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { PlugboardError, RefusedError } from '../errors.js';
-import { readRuntimeText } from './load.js';
+import { readRuntimeTextSync } from './load.js';
+import { directoryProblem } from './root.js';
 import { serializeRuntime } from './serialize.js';
 import type { RuntimeFile } from './types.js';
 
@@ -46,15 +46,29 @@ function isRoot(): boolean {
  * not following symlinks, random name `.NAME.plugboard-XXXXXXXXXXXX.tmp`), written and fsynced,
  * with the original's mode (and owner and group when running as root), renamed over the original,
  * then the directory fsynced. A new file gets mode 0600 like Ganeti's. Refuses to replace anything
- * but a regular file (a symlink is not followed: it would be replaced by a file).
+ * but a regular file (a symlink is not followed: it would be replaced by a file), and to write into
+ * a directory that is a symbolic link or writable by others (root.ts directoryProblem).
+ *
+ * The file operations are blocking calls (a runtime file is a few KiB on a tmpfs): each took a
+ * thread-pool round trip when asynchronous, ~3 ms of a hot-add's time on a loaded node.
  */
 export async function writeRuntimeFileAtomic(path: string, text: string, opts: WriteOptions = {}): Promise<void> {
   const dir = dirname(path);
   const base = basename(path);
+  let dirSt: Stats | undefined;
+  try {
+    dirSt = lstatSync(dir);
+  } catch {
+    dirSt = undefined; // missing: the temp file's open says so
+  }
+  if (dirSt) {
+    const problem = dirSt.isSymbolicLink() ? `its directory ${dir} is a symbolic link` : directoryProblem(dir, dirSt);
+    if (problem) throw new RefusedError(`refusing to write ${path}: ${problem}; nothing written`);
+  }
   let mode = NEW_RUNTIME_FILE_MODE;
   let owner: { uid: number; gid: number } | undefined;
   try {
-    const st = await lstat(path);
+    const st = lstatSync(path);
     if (!st.isFile()) {
       const kind = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : 'not a regular file';
       throw new RefusedError(`refusing to write ${path}: it is ${kind}; nothing written`);
@@ -69,22 +83,22 @@ export async function writeRuntimeFileAtomic(path: string, text: string, opts: W
   }
 
   const tmp = join(dir, `.${base}.plugboard-${randomBytes(6).toString('hex')}.tmp`);
-  let fh: FileHandle | undefined;
+  let fd: number | undefined;
   let created = false;
   try {
-    fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (fsc.O_NOFOLLOW ?? 0), 0o600);
+    fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (fsc.O_NOFOLLOW ?? 0), 0o600);
     created = true;
-    if (owner && isRoot()) await fh.chown(owner.uid, owner.gid);
+    if (owner && isRoot()) fchownSync(fd, owner.uid, owner.gid);
     // After chown (which clears set-id bits).
-    await fh.chmod(mode);
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
+    fchmodSync(fd, mode);
+    writeFileSync(fd, text, 'utf8');
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
     if (opts.expectText !== undefined) {
       let current: string | undefined;
       try {
-        current = await readRuntimeText(path);
+        current = readRuntimeTextSync(path);
       } catch {
         current = undefined;
       }
@@ -95,20 +109,32 @@ export async function writeRuntimeFileAtomic(path: string, text: string, opts: W
       }
     }
     await opts.beforeRename?.(tmp);
-    await rename(tmp, path);
+    renameSync(tmp, path);
     created = false;
   } catch (err) {
-    if (fh) await fh.close().catch(() => undefined);
-    if (created) await unlink(tmp).catch(() => undefined);
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // closed
+      }
+    }
+    if (created) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // gone
+      }
+    }
     if (err instanceof PlugboardError) throw err;
     throw new PlugboardError(`cannot write ${path}: ${reason(err)}; the file is unchanged`, { cause: err });
   }
 
   // The new file is in place; make the rename durable.
-  let dh: FileHandle | undefined;
+  let dfd: number | undefined;
   try {
-    dh = await open(dir, fsc.O_RDONLY | (fsc.O_DIRECTORY ?? 0));
-    await dh.sync();
+    dfd = openSync(dir, fsc.O_RDONLY | (fsc.O_DIRECTORY ?? 0));
+    fsyncSync(dfd);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     // Some file systems cannot fsync a directory; the rename itself has happened.
@@ -116,7 +142,13 @@ export async function writeRuntimeFileAtomic(path: string, text: string, opts: W
       throw new PlugboardError(`${path} was written, but syncing its directory failed: ${reason(err)}`, { cause: err });
     }
   } finally {
-    await dh?.close().catch(() => undefined);
+    if (dfd !== undefined) {
+      try {
+        closeSync(dfd);
+      } catch {
+        // closed
+      }
+    }
   }
 }
 

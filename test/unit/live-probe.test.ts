@@ -82,10 +82,10 @@ describe('probeLive on recorded QEMU 7.2 replies', () => {
     expect(live.pci.find((f) => f.slot === 15)?.qdevId).toBe('disk-55555555-6666-7777');
   });
 
-  it('asks for the lun of devices on virtio-scsi-pci (luns 0–16383), in a third step', async () => {
+  it('asks for the lun of devices on virtio-scsi-pci (luns 0–16383), in the same step as their address', async () => {
     const qmp = new ReplayQmp(loadQmpFixture('virtio-scsi'));
     await probeLive(qmp);
-    expect(qmp.roundTrips).toBe(3);
+    expect(qmp.roundTrips).toBe(2);
     expect(qmp.sent.slice(3).map((c) => c.arguments?.['property'])).toEqual(['parent_bus', 'scsi-id', 'lun']);
   });
 
@@ -97,11 +97,54 @@ describe('probeLive on recorded QEMU 7.2 replies', () => {
     );
     const qmp = new ReplayQmp(fx, (execute) => (execute === 'qom-list' ? { return: qomList } : undefined));
     const live = await probeLive(qmp);
-    expect(qmp.roundTrips).toBe(3);
+    expect(qmp.roundTrips).toBe(2);
     expect(qmp.sent.filter((c) => c.arguments?.['property'] === 'channel')).toHaveLength(2);
     expect(qmp.sent.filter((c) => c.arguments?.['property'] === 'lun')).toHaveLength(2);
     expect(live.scsi.every((d) => d.channel === 0)).toBe(true);
     expect(live.controller).toMatchObject({ driver: 'acme-hba', maxTarget: undefined });
+  });
+
+  it('asks in one more step for the lun of a device found on another controller than scsi (one that has luns)', async () => {
+    const fx = loadQmpFixture('lsi-mixed');
+    // disk-11111111 sits on a megasas `hba2` instead of the lsi `scsi`: lsi has lun 0 only, megasas not.
+    const qomList = [
+      ...(recorded(fx, 'qom-list', { path: '/machine/peripheral' }) as { name: string; type: string }[]),
+      { name: 'hba2', type: 'child<megasas>' },
+    ];
+    const qmp = new ReplayQmp(fx, (execute, args) => {
+      if (execute === 'qom-list') return { return: qomList };
+      if (execute === 'qom-get' && args?.['path'] === '/machine/peripheral/disk-11111111-2222-3333') {
+        if (args['property'] === 'parent_bus') return { return: '/machine/peripheral/hba2/hba2.0' };
+        if (args['property'] === 'lun') return { return: 3 };
+      }
+      return undefined;
+    });
+    const live = await probeLive(qmp);
+    expect(qmp.roundTrips).toBe(3);
+    expect(qmp.sent.filter((c) => c.arguments?.['property'] === 'lun').map((c) => c.arguments?.['path'])).toEqual([
+      '/machine/peripheral/disk-11111111-2222-3333',
+    ]);
+    expect(live.scsi.find((d) => d.id === 'disk-11111111-2222-3333')).toMatchObject({ bus: 'hba2.0', controllerId: 'hba2', lun: 3 });
+  });
+
+  it('with scope devices reads only which devices there are and their backends: two commands, one round trip', async () => {
+    const qmp = new ReplayQmp(loadQmpFixture('lsi-mixed'));
+    const live = await probeLive(qmp, { scope: 'devices' });
+    expect(qmp.roundTrips).toBe(1);
+    expect(qmp.sent.map((c) => c.execute)).toEqual(['qom-list', 'query-block']);
+    expect(live.skipped).toEqual(['pci', 'scsi']);
+    expect(live.pci).toEqual([]);
+    expect(live.scsi).toEqual([]);
+    expect(live.peripherals).toContainEqual({ id: 'disk-11111111-2222-3333', driver: 'scsi-hd' });
+    expect(live.blocks.map((b) => b.deviceId).sort()).toEqual([
+      'disk-11111111-2222-3333',
+      'disk-22222222-3333-4444',
+      'disk-44444444-5555-6666',
+      'disk-55555555-6666-7777',
+    ]);
+    expect(live.controller).toMatchObject({ driver: 'lsi53c895a', slot: undefined });
+    // A full probe says nothing was skipped.
+    expect((await probeLive(new ReplayQmp(loadQmpFixture('lsi-mixed')))).skipped).toBeUndefined();
   });
 
   it('leaves out a SCSI device that vanishes between qom-list and qom-get, with a note', async () => {

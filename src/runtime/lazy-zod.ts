@@ -1,0 +1,21 @@
+/**
+ * zod, loaded when a check first needs it instead of when a module is imported.
+ *
+ * Importing zod costs 60–120 ms on the 2-core node this runs on (≈ 180 modules: its locales come
+ * with it), as much as the rest of `plugboard list` with 200 runtime files. Runtime files and QEMU's
+ * replies are nearly always well-formed: quick checks without zod accept those (schema.ts,
+ * hvparams.ts), and zod is loaded only to name what is wrong in the others.
+ *
+ * Loaded with `require` (zod's CommonJS build) because the checks are synchronous: an ES import
+ * cannot be. This is a second copy of zod in a process that also imports it as an ES module
+ * (probe.ts, pending.ts); nothing is shared between the two but plain issue objects.
+ */
+import { createRequire } from 'node:module';
+import type * as Zod from 'zod';
+
+let loaded: typeof Zod.z | undefined;
+
+export function zod(): typeof Zod.z {
+  loaded ??= (createRequire(import.meta.url)('zod') as typeof Zod).z;
+  return loaded;
+}
