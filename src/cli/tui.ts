@@ -53,6 +53,9 @@ async function runView(service: InstanceService, title: string, demo: boolean, o
     process.off('SIGTERM', onSig);
     process.off('SIGHUP', onSig);
     service.dispose();
+    // A hot-add or unplug under way was cancelled by dispose(): let it finish undoing, and say what
+    // state it left before anything else (the demo's cleanup) runs.
+    for (const line of await service.settle()) process.stderr.write(`plugboard: interrupted action: ${line}\n`);
     await onSignal();
   }
   if (signalled === 'SIGINT') return 130;

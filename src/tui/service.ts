@@ -137,6 +137,8 @@ export class InstanceService {
   private readonly notesByName = new Map<string, readonly string[]>();
   private bannerLines: readonly string[] = [];
   private readonly acting = new Set<string>();
+  /** Actions under way, so that quitting (q, Ctrl-C) waits for their rollback and reports their state. */
+  private readonly running = new Set<Promise<ActionResult>>();
   private list: ListState = { phase: 'loading', error: null, instances: [], refreshedAt: null };
   private rows = new Map<string, InstanceSummary>();
   private order: string[] = [];
@@ -434,7 +436,23 @@ export class InstanceService {
    * Runs an action for real (the executor: lock, re-plan against QEMU, steps, verify, runtime file).
    * Never throws for what the operator should read: the result says what happened.
    */
-  async run(action: Action, opts: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<ActionResult> {
+  run(action: Action, opts: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<ActionResult> {
+    const result = this.runNow(action, opts);
+    this.running.add(result);
+    void result.finally(() => this.running.delete(result));
+    return result;
+  }
+
+  /**
+   * After dispose() (which cancels their waits): waits until the actions still under way have
+   * finished undoing what they did, and returns one line per action saying what state it left.
+   */
+  async settle(): Promise<string[]> {
+    const results = await Promise.all([...this.running]);
+    return results.map((r) => (r.ok ? `${r.outcome.status}: ${r.outcome.message}` : r.message));
+  }
+
+  private async runNow(action: Action, opts: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void }): Promise<ActionResult> {
     if (this.readOnly) return { ok: false, message: this.readOnly, outcome: null, refused: true };
     const name = action.instance;
     this.acting.add(name);
