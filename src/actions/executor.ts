@@ -14,16 +14,16 @@ import { type QmpClient, withQmp } from '../qmp/client.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { probeLive, type LiveState } from '../live/probe.js';
 import { overlayLive } from '../live/overlay.js';
-import { detectBackendStyle } from '../live/backend.js';
+import { backendOf, detectBackendStyle } from '../live/backend.js';
 import { clearPendingUnplug, prunePending, recordPendingUnplug } from '../live/pending.js';
-import { parseRuntimeText, readRuntimeText } from '../runtime/load.js';
+import { parseRuntimeText, readRuntimeTextSync } from '../runtime/load.js';
 import { saveRuntimeFile } from '../runtime/write.js';
 import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import { withInstanceLock } from '../runtime/lock.js';
 import { newUuid } from '../runtime/ids.js';
 import type { RuntimeFile } from '../runtime/types.js';
 import { inspectHostPath, type HostPathInfo } from './host.js';
-import { allocationText, planDiskHotAdd, planDiskUnplug, type DiskPlanContext } from './plan-disk.js';
+import { allocationText, diskId, planDiskHotAdd, planDiskUnplug, type DiskPlanContext } from './plan-disk.js';
 import { planNicHotAdd, planNicUnplug, resolveNicLink, tapNameFor, type NicHostFacts, type NicPlanContext } from './plan-nic.js';
 import {
   TUN_DEVICE,
@@ -302,12 +302,9 @@ async function verifyPresent(qmp: QmpClient, plan: Plan, opts: ExecuteOptions): 
   }
   const base = `/machine/peripheral/${v.id}`;
   try {
-    const [scsiId, bus] = await Promise.all([
-      qmp.execute<number>('qom-get', { path: base, property: 'scsi-id' }, call),
-      qmp.execute<string>('qom-get', { path: base, property: 'parent_bus' }, call),
-    ]);
+    // device_add named bus scsi.0, so QEMU put it there or refused: the target is what to check.
+    const scsiId = await qmp.execute<number>('qom-get', { path: base, property: 'scsi-id' }, call);
     if (scsiId !== v.allocation['scsi-id']) return `QEMU put ${v.id} at target ${scsiId}, not ${v.allocation['scsi-id']}`;
-    if (!String(bus).endsWith('/scsi.0')) return `QEMU put ${v.id} on ${String(bus)}, not scsi.0`;
     return null;
   } catch (error) {
     if (error instanceof QmpCommandError) return `QEMU does not list ${v.id} after device_add (${error.desc})`;
@@ -421,6 +418,18 @@ export async function namedBlockNodes(qmp: QmpClient, opts: { signal?: AbortSign
   });
 }
 
+/**
+ * Whether an unplug must look for a block node left without its device (query-named-block-nodes,
+ * a big reply): only when QEMU no longer lists the device, or lists no backend for it —
+ * query-block shows the backend of a device that is there.
+ */
+function needsNodeNames(rf: RuntimeFile, live: LiveState, ref: string): boolean {
+  const disk = rf.disks.find((d) => d.uuid === ref || diskId(d) === ref);
+  if (!disk) return false; // the planner refuses it
+  const id = diskId(disk);
+  return !live.peripherals.some((p) => p.id === id) || backendOf(live, id) === undefined;
+}
+
 /** `blockdev-del` of a node QEMU may still hold for a few ms after the device went: retry while "in use". */
 async function sendRetryingInUse(qmp: QmpClient, command: QmpCommand | HostCommand, opts: ExecuteOptions): Promise<void> {
   const deadline = Date.now() + 2_000;
@@ -462,7 +471,7 @@ export async function runAction(action: Action, opts: ExecuteOptions): Promise<O
   const file = runtimeFilePath(opts.root, name);
   const source = path.relative(opts.root, file) || file;
   return withInstanceLock(opts.root, name, { timeoutMs: opts.lockTimeoutMs ?? 10_000, signal: opts.signal }, async () => {
-    const text = await readRuntimeText(file);
+    const text = readRuntimeTextSync(file);
     const rf = parseRuntimeText(text, source, name);
     if (opts.signal?.aborted) throw new QmpAbortedError('the QMP connection', qmpSocketPath(opts.root, name), { cause: opts.signal.reason });
     // The signal is NOT the connection's: aborting must cancel waits, not cut the connection that
@@ -475,10 +484,11 @@ export async function runAction(action: Action, opts: ExecuteOptions): Promise<O
         transcript: opts.transcript,
       },
       async (qmp) => {
-        let live = await probeLive(qmp, { signal: opts.signal });
+        // An unplug needs to know only whether the device is there and what backs it (one round trip).
+        let live = await probeLive(qmp, { signal: opts.signal, scope: action.type === 'unplug-disk' ? 'devices' : 'all' });
         if (action.type === 'hot-add-disk') live = await waitForReleasedBackend(qmp, live, action.path, opts);
         // An unplug also looks for a block node its device left behind (query-block lists attached nodes only).
-        const nodeNames = action.type === 'unplug-disk' ? await namedBlockNodes(qmp, opts) : undefined;
+        const nodeNames = action.type === 'unplug-disk' && needsNodeNames(rf, live, action.device) ? await namedBlockNodes(qmp, opts) : undefined;
         const ctx = await planContext(action, rf, live, { ...opts, nodeNames });
         const plan = makePlan(action, ctx);
         opts.onProgress?.({ phase: 'planned', plan });

@@ -8,7 +8,7 @@
  * Writes are atomic (runtime/write's writeRuntimeFileAtomic: temp file in the same directory, fsync,
  * rename, fsync of the directory), so a reader sees the old or the new list, never half of one.
  */
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
@@ -75,7 +75,13 @@ export async function readPending(root: string, instance: string): Promise<Pendi
   await checkRootTree(root, pendingTree(instance));
   let text: string;
   try {
-    text = await fs.readFile(file, { encoding: 'utf8', flag: fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0) });
+    // Blocking: a missing or small file on the runtime tmpfs, read on every unplug.
+    const fd = openSync(file, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
+    try {
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new InputError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });

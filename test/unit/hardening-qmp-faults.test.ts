@@ -95,10 +95,8 @@ const HOT_ADD_COMMANDS: [string, number][] = [
   ['query-pci', 1],
 ];
 const UNPLUG_COMMANDS: [string, number][] = [
-  ['query-pci', 0],
   ['qom-list', 0],
   ['query-block', 0],
-  ['query-named-block-nodes', 0],
   ['device_del', 0],
   ['qom-list', 1],
 ];
