@@ -5,6 +5,7 @@
  * The view itself (ink + react) lives in components/ and is loaded here with a dynamic import, only
  * when it is opened: scripts that run `plugboard list` never load it. Nothing in src/ imports ink.
  */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ExitCode } from '../errors.js';
 import { Transcript } from '../qmp/transcript.js';
@@ -28,6 +29,10 @@ async function loadTui(): Promise<TuiModule> {
   delete process.env['CONTINUOUS_INTEGRATION'];
   // React's production build loads and renders several times faster than its development build.
   process.env['NODE_ENV'] ??= 'production';
+  // `npm run build` bundles the view (bin/build-tui-bundle.mjs): one file loads far faster than the
+  // hundreds of modules of ink and react. Without the bundle (running from the sources), the modules.
+  const bundle = new URL('../../components/app-entry.bundle.js', import.meta.url);
+  if (existsSync(bundle)) return (await import(bundle.href)) as TuiModule;
   return (await import('../../components/app-entry.js')) as TuiModule;
 }
 
