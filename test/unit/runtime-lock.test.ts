@@ -7,6 +7,7 @@ import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, RefusedError } from '../../src/errors.js';
 import { acquireInstanceLock, breakFilePath, lockFilePath, withInstanceLock } from '../../src/runtime/index.js';
+import { waitFor } from '../helpers/wait.js';
 
 let root: string;
 const children: ChildProcess[] = [];
@@ -19,14 +20,6 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** Wait until `cond()` holds, failing after `ms`. */
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function deadPid(): Promise<number> {
   const c = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
@@ -197,7 +190,7 @@ for (let i = 0; i < Number(n); i++) {
     const holder = worker(log, 1, true);
     let out = '';
     holder.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => out.includes('locked'), 10_000, 'the child to take the lock');
+    await waitFor(() => out.includes('locked'), { timeoutMs: 10_000, what: 'the child to take the lock' });
     await expect(withInstanceLock(root, 'web1', { timeoutMs: 50, pollMs: 5 }, () => 'x')).rejects.toThrow(`pid ${holder.pid}`);
     holder.kill('SIGKILL');
     await exited(holder);
