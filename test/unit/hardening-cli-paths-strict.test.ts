@@ -1,8 +1,7 @@
 /**
- * PROPOSED (test/hostile/proposed/): the read-only CLI paths under the root refuse what the lock
- * already refuses for changes. Fails on src/cli/target.ts, src/cli/list.ts and
- * src/actions/preview.ts as of commit 23d14e5 (they read conf/NAME.runtime through a link, and
- * through a linked conf/); passes with cli.patch. Move it to test/unit/ when the patch is applied.
+ * The read-only CLI paths under the root refuse what the lock already refuses for changes: `show`,
+ * `cmdline`, `--dry-run` and `list` do not read conf/NAME.runtime through a link, nor through a
+ * linked conf/.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

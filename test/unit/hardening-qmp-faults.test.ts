@@ -1,9 +1,6 @@
 /**
- * PROPOSED (test/hostile/proposed/): the strict form of test/unit/hardening-qmp-faults.test.ts.
- * Fails on the executor of commit 23d14e5 (10 of the 89 faults leave the runtime file and QEMU
- * different while the message says "undone", "nothing had changed", or only the raw QMP error);
- * passes with executor.patch (which also makes the 6 hot-add cases roll back over a new connection).
- * Move it to test/unit/hardening-qmp-faults.test.ts when the patch is applied.
+ * The strict form: where a fault leaves the runtime file and QEMU different, the message must not
+ * say "undone" or "nothing had changed" (before the executor fix, 10 of the 89 faults did).
  *
  * QMP faults at every command of a hot-add and of an unplug, through runAction and the CLI, against
  * the fake QMP server (test/helpers/fake-qmp.ts) playing a QEMU 7.2 with one virtio-blk-pci disk
@@ -158,7 +155,7 @@ async function checkTruth(r: Result, label: string): Promise<void> {
     if (!rf.disks.some((d) => (d.hvinfo as { id: string }).id === diskId)) figures.dataLost++;
   }
   if (drift.length > 0) {
-    // Proposed (needs test/hostile/proposed/executor.patch): where the file and QEMU differ
+    // Where the file and QEMU differ
     // afterwards, the message names the device, sends the operator to look, and never claims that
     // nothing changed. A pending unplug the outcome reports as pending is the truth, said.
     const told = r.error?.message ?? r.outcome!.message;
