@@ -42,6 +42,7 @@ import {
   useNetCleanup,
 } from '../helpers/net.js';
 import { startSandbox, useSandboxCleanup, type TestSandbox } from '../helpers/sandbox.js';
+import { sentCommands, failure, refusal, cli, type Cli } from '../helpers/actions.js';
 
 requireNetAdmin();
 useSandboxCleanup();
@@ -52,46 +53,10 @@ const mustRun = process.env['CI'] === 'true';
 /** Commands that change QEMU's devices or backends. */
 const CHANGING = new Set(['device_add', 'device_del', 'netdev_add', 'netdev_del', 'blockdev-add', 'blockdev-del', 'human-monitor-command']);
 
-function sentCommands(t: Transcript): { execute: string; arguments?: Record<string, unknown> }[] {
-  return t
-    .entries()
-    .filter((e) => e.direction === 'out')
-    .map((e) => JSON.parse(e.json) as { execute: string; arguments?: Record<string, unknown> });
-}
 
-async function failure(p: Promise<unknown>): Promise<ActionFailedError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ActionFailedError) return err;
-    throw err;
-  }
-  throw new Error('expected the action to fail');
-}
 
-async function refusal(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof RefusedError || err instanceof InputError) return err;
-    throw err;
-  }
-  throw new Error('expected the action to be refused');
-}
 
-interface Cli {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function cli(sb: TestSandbox, ...args: string[]): Promise<Cli> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: {} };
-  const code = await main(['--root', sb.root, ...args], io);
-  return { code, stdout, stderr };
-}
 
 const monitor = (sb: TestSandbox) => path.join(sb.root, 'ctrl', `${sb.name}.monitor`);
 const infoNetwork = (sb: TestSandbox) => sb.qmp((q) => q.hmp('info network', { expect: 'text' }));

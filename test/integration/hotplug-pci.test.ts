@@ -11,23 +11,11 @@ import type { CliIo } from '../../src/cli/io.js';
 import { readPending } from '../../src/live/pending.js';
 import { Transcript } from '../../src/qmp/transcript.js';
 import { diskIds, startSandbox, useSandboxCleanup, type TestSandbox } from '../helpers/sandbox.js';
+import { cli, type Cli } from '../helpers/actions.js';
 
 useSandboxCleanup();
 
-interface Cli {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-/** Runs the CLI in-process against the sandbox's root. */
-async function cli(sb: TestSandbox, ...args: string[]): Promise<Cli> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: {} };
-  const code = await main(['--root', sb.root, ...args], io);
-  return { code, stdout, stderr };
-}
 
 interface ShowLiveJson {
   drift: { ok: boolean; items: { code: string; id: string; message: string }[] };

@@ -18,28 +18,14 @@ import { QmpClient } from '../../src/qmp/client.js';
 import { QmpBusyError } from '../../src/qmp/errors.js';
 import { Transcript } from '../../src/qmp/transcript.js';
 import { diskIds, startSandbox, useSandboxCleanup, type TestSandbox } from '../helpers/sandbox.js';
+import { sentCommands, failure, cli, type Cli } from '../helpers/actions.js';
 
 useSandboxCleanup();
 
 /** Commands that change QEMU's devices or backends. */
 const CHANGING = new Set(['device_add', 'device_del', 'blockdev-add', 'blockdev-del', 'human-monitor-command']);
 
-function sentCommands(t: Transcript): { execute: string; arguments?: Record<string, unknown> }[] {
-  return t
-    .entries()
-    .filter((e) => e.direction === 'out')
-    .map((e) => JSON.parse(e.json) as { execute: string; arguments?: Record<string, unknown> });
-}
 
-async function failure(p: Promise<unknown>): Promise<ActionFailedError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ActionFailedError) return err;
-    throw err;
-  }
-  throw new Error('expected the action to fail');
-}
 
 describe('busy QMP socket', () => {
   it('another client holds the socket: QmpBusyError within ~1 s, nothing changed, the lock released', async () => {
@@ -249,19 +235,6 @@ describe('concurrent hot-adds on one instance', () => {
 });
 
 describe('CLI', () => {
-  interface Cli {
-    code: number;
-    stdout: string;
-    stderr: string;
-  }
-  async function cli(sb: TestSandbox, ...args: string[]): Promise<Cli> {
-    let stdout = '';
-    let stderr = '';
-    const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: {} };
-    const code = await main(['--root', sb.root, ...args], io);
-    return { code, stdout, stderr };
-  }
-
   it('exit codes: 0 done, 1 failed or refused, 2 bad input; errors are one line, no stack', async () => {
     const sb = await startSandbox({ name: 'cli1', diskType: 'scsi-hd', scsiControllerType: 'lsi', disks: 1, extraKvmCmd: ['-nodefaults'] });
     const img = await sb.image('new');
