@@ -11,16 +11,10 @@ import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { resolveRoot, validateInstanceName } from '../runtime/root.js';
 import type { CliIo } from './io.js';
+import { timeoutMs } from './options.js';
 
 const DEFAULT_TIMEOUT_S = 30;
 
-function timeoutMsOf(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 3600) {
-    throw new InputError(`--timeout ${value}: expected seconds, more than 0 and at most 3600`);
-  }
-  return Math.round(n * 1000);
-}
 
 export function registerCheckCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
@@ -33,9 +27,9 @@ export function registerCheckCommand(program: Command, io: CliIo, setExit: (code
     .option('--timeout <seconds>', 'give up after this long', String(DEFAULT_TIMEOUT_S))
     .action(async (name: string, opts: { json?: boolean; timeout: string }, cmd: Command) => {
       validateInstanceName(name);
-      const timeoutMs = timeoutMsOf(opts.timeout);
+      const waitMs = timeoutMs(opts.timeout);
       const root = resolveRoot(cmd.optsWithGlobals().root as string | undefined);
       const { runCheck } = await import('./check-run.js');
-      setExit(await runCheck(root, name, timeoutMs, opts.json === true, io));
+      setExit(await runCheck(root, name, waitMs, opts.json === true, io));
     });
 }

@@ -8,12 +8,7 @@ import { Option } from './commander.js';
 import { InputError } from '../errors.js';
 import type { Action } from '../actions/types.js';
 import type { CliIo } from './io.js';
-
-const seconds = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InputError(`--timeout ${value}: expected seconds between 0 and 3600`);
-  return Math.round(n * 1000);
-};
+import { timeoutMs } from './options.js';
 
 /** `show --live` (see live-run.ts). */
 export async function showLive(root: string, name: string, json: boolean, io: CliIo): Promise<number> {
@@ -103,7 +98,7 @@ export function registerLiveCommands(program: Command, io: CliIo, setExit: (code
       .option('--timeout <seconds>', 'how long to wait for the unplug (PCI needs the guest to acknowledge)', '10'),
   ).action(
     async (name: string, device: string, opts: { timeout: string; dryRun?: boolean; json?: boolean; runtimeFile?: string }, cmd: Command) => {
-      const action: Action = { type: 'unplug-disk', instance: name, device, timeoutMs: seconds(opts.timeout) };
+      const action: Action = { type: 'unplug-disk', instance: name, device, timeoutMs: timeoutMs(opts.timeout) };
       setExit(await dispatch(action, opts, rootOf(cmd), io));
     },
   );
@@ -116,7 +111,7 @@ export function registerLiveCommands(program: Command, io: CliIo, setExit: (code
       .option('--timeout <seconds>', 'how long to wait for the guest to acknowledge the unplug', '10'),
   ).action(
     async (name: string, device: string, opts: { timeout: string; dryRun?: boolean; json?: boolean; runtimeFile?: string }, cmd: Command) => {
-      const action: Action = { type: 'unplug-nic', instance: name, device, timeoutMs: seconds(opts.timeout) };
+      const action: Action = { type: 'unplug-nic', instance: name, device, timeoutMs: timeoutMs(opts.timeout) };
       setExit(await dispatch(action, opts, rootOf(cmd), io));
     },
   );
