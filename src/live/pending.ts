@@ -10,7 +10,7 @@
  */
 import { closeSync, constants as fsConstants, openSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import { zod } from '../runtime/lazy-zod.js';
 import { InputError } from '../errors.js';
 import { checkQemuId } from '../runtime/ids.js';
 import { checkRootTree, validateInstanceName } from '../runtime/root.js';
@@ -29,13 +29,17 @@ export interface PendingUnplug {
 /** The plugboard-owned directory under the root (`<root>/plugboard`). */
 export const PENDING_DIR = 'plugboard';
 
-const pendingSchema = z.array(
-  z.object({
-    id: z.string().refine((id) => checkQemuId(id) === null, { message: 'not a QEMU device id' }),
-    since: z.iso.datetime({ offset: true }),
-    kind: z.enum(['disk', 'nic']),
-  }),
-);
+/** The record schema, built on first use (zod is loaded only when a pending file exists). */
+function buildPendingSchema(z: typeof import('zod').z) {
+  return z.array(
+    z.object({
+      id: z.string().refine((id) => checkQemuId(id) === null, { message: 'not a QEMU device id' }),
+      since: z.iso.datetime({ offset: true }),
+      kind: z.enum(['disk', 'nic']),
+    }),
+  );
+}
+let pendingSchema: ReturnType<typeof buildPendingSchema> | undefined;
 
 /** `<root>/plugboard/NAME.pending.json`. */
 export function pendingFilePath(root: string, instance: string): string {
@@ -53,6 +57,7 @@ export function parsePendingText(text: string, file: string): PendingUnplug[] {
       cause: err,
     });
   }
+  pendingSchema ??= buildPendingSchema(zod());
   const r = pendingSchema.safeParse(value, { reportInput: true, error: plugboardErrorMap });
   if (!r.success) {
     const lines = r.error.issues.map((i) => {

@@ -5,7 +5,8 @@
  * addresses together) and validated: QEMU's replies are input too, so a reply of an unexpected
  * shape is a LiveProbeError naming the command and the place, never a crash further down.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { zod } from '../runtime/lazy-zod.js';
 import { PlugboardError } from '../errors.js';
 import { QmpCommandError } from '../qmp/errors.js';
 import { formatPath, plugboardErrorMap } from '../runtime/issues.js';
@@ -130,41 +131,48 @@ const CONTROLLER_TYPE_OF_QOM: Readonly<Record<string, string>> = { lsi53c895a: '
 // ---------------------------------------------------------------------------------------------
 // Reply schemas. Only the fields plugboard reads are checked; everything else is ignored.
 
-const uint = z.int().min(0);
+/** The reply schemas, built on first use: zod is loaded only when a reply fails its quick check. */
+function buildReplySchemas(z: typeof import('zod').z) {
+  const uint = z.int().min(0);
+  const pciDevice = z.object({
+    bus: uint,
+    slot: uint.max(31),
+    function: uint.max(7),
+    qdev_id: z.string(),
+    class_info: z.object({ class: uint, desc: z.string().optional() }),
+    id: z.object({ device: uint, vendor: uint }),
+  });
+  return {
+    queryPci: z.array(z.object({ bus: uint, devices: z.array(pciDevice) })),
+    qomList: z.array(z.object({ name: z.string(), type: z.string() })),
+    queryBlock: z.array(
+      z.object({
+        device: z.string(),
+        qdev: z.string().optional(),
+        inserted: z
+          .object({
+            file: z.string(),
+            'node-name': z.string().optional(),
+          })
+          .optional(),
+      }),
+    ),
+    scsiProps: z.object({
+      parent_bus: z.string().min(1),
+      'scsi-id': uint,
+      /** Not read when the bus's controller only has lun 0 / channel 0 (see onlyZero). */
+      lun: uint.optional(),
+      channel: uint.optional(),
+    }),
+  };
+}
 
-const pciDeviceSchema = z.object({
-  bus: uint,
-  slot: uint.max(31),
-  function: uint.max(7),
-  qdev_id: z.string(),
-  class_info: z.object({ class: uint, desc: z.string().optional() }),
-  id: z.object({ device: uint, vendor: uint }),
-});
-
-const queryPciSchema = z.array(z.object({ bus: uint, devices: z.array(pciDeviceSchema) }));
-
-const qomListSchema = z.array(z.object({ name: z.string(), type: z.string() }));
-
-const queryBlockSchema = z.array(
-  z.object({
-    device: z.string(),
-    qdev: z.string().optional(),
-    inserted: z
-      .object({
-        file: z.string(),
-        'node-name': z.string().optional(),
-      })
-      .optional(),
-  }),
-);
-
-const scsiPropsSchema = z.object({
-  parent_bus: z.string().min(1),
-  'scsi-id': uint,
-  /** Not read when the bus's controller only has lun 0 / channel 0 (see onlyZero). */
-  lun: uint.optional(),
-  channel: uint.optional(),
-});
+type ReplySchemas = ReturnType<typeof buildReplySchemas>;
+let replySchemas: ReplySchemas | undefined;
+function schemas(): ReplySchemas {
+  replySchemas ??= buildReplySchemas(zod());
+  return replySchemas;
+}
 
 /** The replies the probe reads, as QEMU returned them (the `return` values). */
 export interface LiveReplies {
@@ -237,14 +245,15 @@ const quickScsiProps = (v: unknown): boolean =>
 
 /** The quick checks and the schemas they stand for: for the tests that hold them to each other. */
 export const REPLY_CHECKS = {
-  queryPci: { quick: quickQueryPci, schema: queryPciSchema },
-  qomList: { quick: quickQomList, schema: qomListSchema },
-  queryBlock: { quick: quickQueryBlock, schema: queryBlockSchema },
-  scsiProps: { quick: quickScsiProps, schema: scsiPropsSchema },
+  queryPci: { quick: quickQueryPci, get schema() { return schemas().queryPci; } },
+  qomList: { quick: quickQomList, get schema() { return schemas().qomList; } },
+  queryBlock: { quick: quickQueryBlock, get schema() { return schemas().queryBlock; } },
+  scsiProps: { quick: quickScsiProps, get schema() { return schemas().scsiProps; } },
 } as const;
 
-function parseReply<S extends z.ZodType>(schema: S, quick: (v: unknown) => boolean, value: unknown, what: string): z.output<S> {
-  if (quick(value)) return value as z.output<S>;
+function parseReply<K extends keyof ReplySchemas>(kind: K, quick: (v: unknown) => boolean, value: unknown, what: string): z.output<ReplySchemas[K]> {
+  if (quick(value)) return value as z.output<ReplySchemas[K]>;
+  const schema: z.ZodType<z.output<ReplySchemas[K]>> = schemas()[kind] as never;
   const r = schema.safeParse(value, { reportInput: true, error: plugboardErrorMap });
   if (r.success) return r.data;
   const first = r.error.issues[0];
@@ -279,9 +288,9 @@ function parseParentBus(path: string): { bus: string; controllerId: string | und
 
 /** Builds the LiveState from the replies (pure; the unit tests feed recorded replies). */
 export function parseLiveReplies(replies: LiveReplies): LiveState {
-  const pciAll = replies.skipped?.includes('pci') ? [] : parseReply(queryPciSchema, quickQueryPci, replies.queryPci, 'query-pci');
-  const list = parseReply(qomListSchema, quickQomList, replies.qomList, 'qom-list /machine/peripheral');
-  const blocksRaw = parseReply(queryBlockSchema, quickQueryBlock, replies.queryBlock, 'query-block');
+  const pciAll = replies.skipped?.includes('pci') ? [] : parseReply('queryPci', quickQueryPci, replies.queryPci, 'query-pci');
+  const list = parseReply('qomList', quickQomList, replies.qomList, 'qom-list /machine/peripheral');
+  const blocksRaw = parseReply('queryBlock', quickQueryBlock, replies.queryBlock, 'query-block');
   const vanished = new Set(replies.vanished ?? []);
   const notes: string[] = [];
   for (const id of vanished) notes.push(`${id} disappeared while probing (an unplug completing?)`);
@@ -316,7 +325,7 @@ export function parseLiveReplies(replies: LiveReplies): LiveState {
     if (props === undefined) {
       throw new LiveProbeError(`plugboard did not read the SCSI address of ${p.id} (internal: qom-get replies missing)`);
     }
-    const v = parseReply(scsiPropsSchema, quickScsiProps, props, `qom-get /machine/peripheral/${p.id}`);
+    const v = parseReply('scsiProps', quickScsiProps, props, `qom-get /machine/peripheral/${p.id}`);
     const { bus, controllerId } = parseParentBus(v.parent_bus);
     const part = (property: 'lun' | 'channel'): number => {
       const value = v[property];
@@ -401,7 +410,7 @@ export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): P
     throw refusal(r.reason, ['query-pci', 'qom-list /machine/peripheral', 'query-block'][i] ?? 'a query');
   }) as [unknown, unknown, unknown];
 
-  const list = parseReply(qomListSchema, quickQomList, qomList, 'qom-list /machine/peripheral');
+  const list = parseReply('qomList', quickQomList, qomList, 'qom-list /machine/peripheral');
   const driverOf = new Map<string, string>();
   for (const p of list) {
     const t = childType(p.type);

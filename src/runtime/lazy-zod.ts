@@ -7,8 +7,9 @@
  * hvparams.ts), and zod is loaded only to name what is wrong in the others.
  *
  * Loaded with `require` (zod's CommonJS build) because the checks are synchronous: an ES import
- * cannot be. This is a second copy of zod in a process that also imports it as an ES module
- * (probe.ts, pending.ts); nothing is shared between the two but plain issue objects.
+ * cannot be. The probe's reply schemas and the pending-unplug records use it the same way; only the
+ * migration check (loaded by `plugboard check` alone) imports zod as an ES module, a second copy
+ * that shares nothing with this one but plain issue objects.
  */
 import { createRequire } from 'node:module';
 import type * as Zod from 'zod';
