@@ -5,7 +5,6 @@
  * The view itself (ink + react) lives in components/ and is loaded here with a dynamic import, only
  * when it is opened: scripts that run `plugboard list` never load it. Nothing in src/ imports ink.
  */
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ExitCode } from '../errors.js';
 import { Transcript } from '../qmp/transcript.js';
@@ -25,15 +24,22 @@ const NEEDS_TTY =
 async function loadTui(): Promise<TuiModule> {
   // ink decides once, when it is loaded, whether it writes to a CI log ($CI): then it only prints the
   // last frame at exit. This is an interactive terminal, not a CI log.
-  delete process.env['CI'];
-  delete process.env['CONTINUOUS_INTEGRATION'];
-  // React's production build loads and renders several times faster than its development build.
-  process.env['NODE_ENV'] ??= 'production';
-  // `npm run build` bundles the view (bin/build-tui-bundle.mjs): one file loads far faster than the
-  // hundreds of modules of ink and react. Without the bundle (running from the sources), the modules.
-  const bundle = new URL('../../components/app-entry.bundle.js', import.meta.url);
-  if (existsSync(bundle)) return (await import(bundle.href)) as TuiModule;
+  const env = process.env;
+  delete env['CI'];
+  delete env['CONTINUOUS_INTEGRATION'];
+  // React's production build loads and renders several times faster than its development build (the
+  // bundle has it built in; this is for the unbundled modules).
+  env['NODE_ENV'] ??= 'production';
+  // In the bundle (bin/build-bundle.mjs) this is a chunk of it; unbundled, ink's and react's modules.
   return (await import('../../components/app-entry.js')) as TuiModule;
+}
+
+/** How long the first frame waits for the instances' names before it shows an empty list. */
+const LIST_WAIT_MS = 300;
+
+function waitAtMost(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
 
 /** Opens the view and resolves when the operator quits (q, Ctrl-C) or on SIGINT/SIGTERM. */
@@ -41,6 +47,9 @@ async function runView(service: InstanceService, title: string, demo: boolean, o
   // Start loading ink first, then read the instances while it loads: the first frame has them.
   const loading = loadTui();
   void service.refreshList();
+  // The names (one readdir) are listed while ink loads: the first frame shows the list, not an empty
+  // screen redrawn at once. Bounded: a slow runtime directory does not hold the view back.
+  await waitAtMost(service.whenListed(), LIST_WAIT_MS);
   const { startTui } = await loading;
   const tui = startTui({ service, title, demo });
   let signalled: NodeJS.Signals | undefined;

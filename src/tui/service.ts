@@ -147,6 +147,10 @@ export class InstanceService {
   private listDirty = false;
   private refreshing: Promise<void> | undefined;
   private readonly life = new AbortController();
+  private markListed: () => void = () => undefined;
+  private readonly listed = new Promise<void>((resolve) => {
+    this.markListed = resolve;
+  });
 
   constructor(options: InstanceServiceOptions) {
     this.root = options.root;
@@ -364,6 +368,14 @@ export class InstanceService {
   }
 
   /**
+   * Resolves when the first refresh has listed the instances' names (or failed to), before their
+   * files are read: the view's first frame can show the list, then fill it in.
+   */
+  whenListed(): Promise<void> {
+    return this.listed;
+  }
+
+  /**
    * Lists the instances and loads each (runtime file, status, probe when `probe` is true), a bounded
    * number at a time. Concurrent calls share one pass.
    */
@@ -382,6 +394,7 @@ export class InstanceService {
       this.order = [];
       this.rows.clear();
       this.publishList({ phase: 'error', error: oneLine(error), refreshedAt: Date.now() });
+      this.markListed();
       return;
     }
     const known = new Set(names);
@@ -389,6 +402,7 @@ export class InstanceService {
     for (const n of names) if (!this.rows.has(n)) this.rows.set(n, { name: n, phase: 'listed', status: 'unknown', drift: 'unknown' });
     this.order = names;
     this.publishList({ error: null });
+    this.markListed();
     await pool(
       names,
       this.concurrency,

@@ -72,16 +72,16 @@ function newestMtime(dir: string): number {
 
 /** Builds dist/ when a source file is newer than it (tsc writes even when others' files have type errors). */
 async function buildIfStale(): Promise<void> {
-  const entry = path.join(repo, 'dist', 'components', 'app-entry.bundle.js');
+  const entry = path.join(repo, 'dist', 'bundle', 'app-entry.js');
   const built = existsSync(entry) ? Math.min(statSync(entry).mtimeMs, statSync(path.join(repo, 'dist', 'src', 'cli', 'main.js')).mtimeMs) : 0;
   if (built > Math.max(newestMtime(path.join(repo, 'src')), newestMtime(path.join(repo, 'components')))) return;
   await new Promise<void>((resolve) => {
     execFile(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: repo, timeout: 180_000 }, () =>
-      // then the view's bundle, as `npm run build` does
-      execFile(process.execPath, [path.join(repo, 'bin', 'build-tui-bundle.mjs')], { cwd: repo, timeout: 120_000 }, () => resolve()),
+      // then the bundle bin/plugboard.js loads, as `npm run build` does
+      execFile(process.execPath, [path.join(repo, 'bin', 'build-bundle.mjs')], { cwd: repo, timeout: 120_000 }, () => resolve()),
     );
   });
-  if (!existsSync(entry)) throw new Error('npm run build did not produce dist/components/app-entry.bundle.js');
+  if (!existsSync(entry)) throw new Error('npm run build did not produce dist/bundle/app-entry.js');
 }
 
 /** Pids of the processes whose command line holds the sandbox path (the demo's QEMUs). */

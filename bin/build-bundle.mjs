@@ -1,0 +1,69 @@
+// Build step (run by `npm run build` after tsc): bundles the whole program — the CLI
+// (dist/src/cli/main.js) and the interactive view (dist/components/app-entry.js, with ink, react and
+// their dependencies, React in its production build) — into dist/bundle/, which bin/plugboard.js
+// loads. Node loads ES modules one file at a time (resolve, read, compile, link): the ~70 modules of
+// the core and the hundreds of ink and react cost several hundred milliseconds before the first
+// frame, one bundle a fraction of that.
+//
+// Code splitting keeps the CLI's lazy loading: each command's `import()` becomes a chunk, the view
+// is a chunk that `plugboard list` never loads, and the core modules shared by the CLI and the view
+// are in shared chunks, so the process has one copy of each (one InstanceService class, one error
+// hierarchy) as with the unbundled modules.
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(repo, 'dist');
+const outdir = path.join(dist, 'bundle');
+
+// ink imports react-devtools-core (for DEV=true only), which is not installed: an empty stand-in.
+const noDevtools = {
+  name: 'no-devtools',
+  setup(b) {
+    b.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: 'react-devtools-core', namespace: 'stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+      contents: 'export default { initialize() {}, connectToDevTools() {} };',
+      loader: 'js',
+    }));
+  },
+};
+
+// yoga-layout's emscripten loader fetches its inlined wasm (a base64 data: URL) with fetch() when
+// fetch exists, which makes Node load undici (~30 ms here) on the way to the first frame; without
+// fetch it decodes the same bytes synchronously. Its test is replaced by `true`; the build fails if
+// a new yoga-layout no longer has it.
+const FETCH_TEST = '"function"!=typeof fetch';
+const yogaWithoutFetch = {
+  name: 'yoga-without-fetch',
+  setup(b) {
+    b.onLoad({ filter: /yoga-layout[\\/]dist[\\/]binaries[\\/]yoga-wasm-base64-esm\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes(FETCH_TEST)) throw new Error(`${args.path}: no \`${FETCH_TEST}\` to replace (yoga-layout changed): update bin/build-bundle.mjs`);
+      return { contents: text.replaceAll(FETCH_TEST, 'true'), loader: 'js' };
+    });
+  },
+};
+
+rmSync(outdir, { recursive: true, force: true });
+await build({
+  entryPoints: {
+    main: path.join(dist, 'src', 'cli', 'main.js'),
+    'app-entry': path.join(dist, 'components', 'app-entry.js'),
+  },
+  outdir,
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  // Packages loaded at run time with createRequire (commander, zod) stay in node_modules.
+  packages: 'bundle',
+  define: { 'process.env.NODE_ENV': '"production"' },
+  // Some bundled CommonJS code calls require(): give each ES module chunk one.
+  banner: { js: "import { createRequire as __pbCreateRequire } from 'node:module'; const require = __pbCreateRequire(import.meta.url);" },
+  plugins: [noDevtools, yogaWithoutFetch],
+  logLevel: 'warning',
+});
