@@ -195,6 +195,24 @@ describe('InstanceService', () => {
     expect(list.instances.find((r) => r.name === 'old1')!.legacy).toBe(true);
   });
 
+  it('whenListed resolves once the names are known, before the files are read (the first frame shows them)', async () => {
+    const service = new InstanceService({ root: root.root });
+    const refreshed = service.refreshList();
+    await service.whenListed();
+    const list = service.getList();
+    expect(list.instances.map((r) => r.name)).toEqual(['db1', 'many', 'old1', 'web1']);
+    expect(list.phase).toBe('loading');
+    expect(list.instances.some((r) => r.phase === 'listed')).toBe(true);
+    await refreshed;
+  });
+
+  it('whenListed resolves when the root cannot be listed, with the error in the list', async () => {
+    const service = new InstanceService({ root: path.join(root.root, 'no-such-dir') });
+    void service.refreshList();
+    await service.whenListed();
+    expect(service.getList().phase).toBe('error');
+  });
+
   it('reads a runtime file again only when it changed', async () => {
     const service = new InstanceService({ root: root.root });
     const a = await service.loadFile('web1');
