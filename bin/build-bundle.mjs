@@ -46,6 +46,19 @@ const yogaWithoutFetch = {
   },
 };
 
+// src/cli/commander.ts loads commander with require() (unbundled, Node's ES import of a CommonJS
+// package first scans its source). In the bundle commander is bundled like the rest.
+const commanderBundled = {
+  name: 'commander-bundled',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]dist[\\/]src[\\/]cli[\\/]commander\.js$/ }, () => ({
+      contents: "export { Command, CommanderError, Option } from 'commander';",
+      loader: 'js',
+      resolveDir: repo,
+    }));
+  },
+};
+
 rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: {
@@ -59,11 +72,10 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  // Packages loaded at run time with createRequire (commander, zod) stay in node_modules.
-  packages: 'bundle',
+  // zod, loaded with createRequire when a check fails (src/runtime/lazy-zod.ts), stays in node_modules.
   define: { 'process.env.NODE_ENV': '"production"' },
   // Some bundled CommonJS code calls require(): give each ES module chunk one.
   banner: { js: "import { createRequire as __pbCreateRequire } from 'node:module'; const require = __pbCreateRequire(import.meta.url);" },
-  plugins: [noDevtools, yogaWithoutFetch],
+  plugins: [noDevtools, yogaWithoutFetch, commanderBundled],
   logLevel: 'warning',
 });
