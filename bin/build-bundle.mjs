@@ -13,6 +13,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { inkFast } from './esbuild-ink-fast.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(repo, 'dist');
@@ -76,6 +77,7 @@ await build({
   define: { 'process.env.NODE_ENV': '"production"' },
   // Some bundled CommonJS code calls require(): give each ES module chunk one.
   banner: { js: "import { createRequire as __pbCreateRequire } from 'node:module'; const require = __pbCreateRequire(import.meta.url);" },
-  plugins: [noDevtools, yogaWithoutFetch, commanderBundled],
+  // ink's output path and string-width replaced by byte-identical faster modules (components/ink-fast).
+  plugins: [noDevtools, yogaWithoutFetch, commanderBundled, inkFast(dist)],
   logLevel: 'warning',
 });

@@ -121,7 +121,8 @@ export function InstancesScreen({ active, size, title }: { active: boolean; size
     dispatch({ type: 'scrolled', top });
   }, [top]);
   const longest = useMemo(() => list.instances.reduce((m, r) => Math.max(m, r.name.length), 0), [list.instances]);
-  const cols = listColumns(size.columns, longest);
+  // One object while the width and the longest name stay, so React.memo(Row) skips unchanged rows.
+  const cols = useMemo(() => listColumns(size.columns, longest), [size.columns, longest]);
 
   useEffect(() => {
     if (state.openRequest === null) return;
