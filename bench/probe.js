@@ -3,10 +3,12 @@
  * `qmp_capabilities`, the probe's queries, disconnect (`withQmp` + `probeLive`, what `show --live`
  * and the TUI do) — against the same queries over plain sockets.
  *
- * The floor sends, per QEMU, exactly the command lines plugboard's probe sent to that QEMU (recorded
- * once, ids included), in the same round trips (a batch is sent when the previous one is answered,
- * as the probe must: the qom-gets depend on qom-list's answer), parses each reply line with
- * JSON.parse and does nothing else: no validation, no error mapping, no state.
+ * The floor sends, per QEMU, exactly the bytes plugboard's probe sent to that QEMU (its lines as the
+ * client wrote them, recorded once through a transcript: ids, key order and all; QEMU 7.2 reads one
+ * byte per main-loop iteration, so the bytes are the cost), `qmp_capabilities` included, in the same
+ * round trips (a batch is sent when the previous one is answered, as the probe must: the qom-gets
+ * depend on qom-list's answer), parses each reply line with JSON.parse and does nothing else: no
+ * validation, no error mapping, no state.
  *
  * The wall time is from the first connect to the last disconnect; value and baseline are medians
  * over rounds run in alternation.
@@ -19,23 +21,24 @@ export const QEMUS = 100;
 const ROUND_TIMEOUT_MS = 30_000;
 
 /**
- * Runs probeLive through a recording executor and returns the command lines it sent, grouped in the
- * round trips it made (commands issued before any of the previous ones was answered share a batch).
+ * Runs probeLive through a recording executor and returns the lines the client wrote, grouped in
+ * the round trips it made (commands issued before any of the previous ones was answered share a
+ * batch), after the `qmp_capabilities` line (`capabilities`).
  */
 export async function recordBatches(socketPath, withQmp, probeLive) {
-  const batches = [];
+  const out = [];
+  const transcript = { record: (direction, _socket, json) => direction === 'out' && out.push(`${json}\n`) };
+  const sizes = [];
   let generation = 0;
   let last = -1;
-  await withQmp(socketPath, { greetingTimeoutMs: 5_000 }, async (qmp) => {
+  await withQmp(socketPath, { greetingTimeoutMs: 5_000, transcript }, async (qmp) => {
     const recorder = {
       execute(command, args, options) {
         if (generation !== last) {
-          batches.push([]);
+          sizes.push(0);
           last = generation;
         }
-        const message = { execute: command };
-        if (args !== undefined) message.arguments = args;
-        batches[batches.length - 1].push(message);
+        sizes[sizes.length - 1]++;
         return qmp.execute(command, args, options).finally(() => {
           generation++;
         });
@@ -43,11 +46,17 @@ export async function recordBatches(socketPath, withQmp, probeLive) {
     };
     return probeLive(recorder);
   });
-  return batches;
+  // The client writes a line for each execute, in order: qmp_capabilities first, then the probe's.
+  const [capabilities, ...lines] = out;
+  if (!capabilities?.includes('"qmp_capabilities"') || lines.length !== sizes.reduce((a, b) => a + b, 0)) {
+    throw new Error(`probe bench: recorded ${out.length} lines for ${sizes.join('+')} commands on ${socketPath}`);
+  }
+  const batches = sizes.map((n) => lines.splice(0, n));
+  return { capabilities, batches };
 }
 
 /** The floor: one plain socket, the same lines, the same round trips, JSON.parse of each reply. */
-export function rawProbe(socketPath, batches) {
+export function rawProbe(socketPath, { capabilities, batches }) {
   return new Promise((resolve, reject) => {
     const sock = net.createConnection({ path: socketPath });
     sock.setEncoding('utf8');
@@ -74,7 +83,7 @@ export function rawProbe(socketPath, batches) {
         const msg = JSON.parse(line);
         if (msg.event !== undefined) continue;
         if (waiting === -1) {
-          send(['{"execute":"qmp_capabilities"}\n']);
+          send([capabilities]);
           continue;
         }
         if (msg.error !== undefined) return fail(new Error(`QEMU refused a probe command: ${msg.error.desc}`));
@@ -102,15 +111,16 @@ export async function run({ runs = 15 } = {}) {
   logQemus('probe', instances);
   const sockets = instances.map((i) => qmpSocketPath(root, i.name));
 
-  // What plugboard's probe sends to each QEMU, as lines, in its round trips.
-  const recorded = [];
-  for (const s of sockets) recorded.push(await recordBatches(s, withQmp, probeLive));
-  const lines = recorded.map((batches) =>
-    batches.map((batch) => batch.map((m, i) => `${JSON.stringify({ ...m, id: `raw-${i}` })}\n`)),
+  // What plugboard's probe writes to each QEMU, as lines, in its round trips.
+  const lines = [];
+  for (const s of sockets) lines.push(await recordBatches(s, withQmp, probeLive));
+  const commands = lines.reduce((n, r) => n + r.batches.reduce((k, x) => k + x.length, 0), 0);
+  const bytes = lines.reduce((n, r) => n + r.capabilities.length + r.batches.flat().reduce((k, l) => k + l.length, 0), 0);
+  const trips = lines.map((r) => r.batches.length);
+  log(
+    `probe: ${commands} probe commands for ${QEMUS} QEMUs (+ qmp_capabilities each), ${bytes} bytes sent in all, ` +
+      `${Math.min(...trips)}–${Math.max(...trips)} round trips after the capabilities`,
   );
-  const commands = recorded.reduce((n, b) => n + b.reduce((k, x) => k + x.length, 0), 0);
-  const trips = recorded.map((b) => b.length);
-  log(`probe: ${commands} probe commands for ${QEMUS} QEMUs (+ qmp_capabilities each), ${Math.min(...trips)}–${Math.max(...trips)} round trips after the capabilities`);
 
   const ours = async () => {
     const states = await Promise.all(sockets.map((s) => withQmp(s, { greetingTimeoutMs: 5_000 }, (qmp) => probeLive(qmp))));

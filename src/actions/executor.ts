@@ -5,19 +5,36 @@
  * The plan is made here, under the lock, from the live state: a preview (`--dry-run`) can be stale,
  * what runs never is. On a failure every step done is undone in reverse order and the runtime file
  * is left untouched; a PCI unplug the guest does not acknowledge in time is reported as pending.
+ *
+ * An action asks QEMU only what its plan needs (probeFor; QEMU 7.2 reads its QMP socket one byte
+ * at a time, so every command costs): an unplug what backs the device, a SCSI hot-add which devices
+ * there are, what backs them and the addresses of the SCSI devices the runtime file does not
+ * describe, a PCI hot-add the PCI functions instead. QEMU is the arbiter of what was not asked:
+ * - a `device_add` refused because the slot or target is in use (a device the runtime file places
+ *   elsewhere, or one added meanwhile): what was done is undone, everything is probed, and the plan
+ *   is made and run once more;
+ * - an unplug's `device_del` answered DeviceNotFound: nothing was done; planned again from which
+ *   devices QEMU has.
+ * Commands that only check (the verification after `device_add`, the first "is it gone" after
+ * `device_del`) go in the same write as the command they check, and an unplug's `device_del` right
+ * behind its probe (EarlyUnplug).
  */
+import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { PlugboardError } from '../errors.js';
 import { buildBusModel } from '../bus/model.js';
+import type { BusModel } from '../bus/types.js';
 import { QmpAbortedError, QmpCommandError, QmpConnectError } from '../qmp/errors.js';
-import { type QmpClient, withQmp } from '../qmp/client.js';
+import { type EventMark, type QmpClient, withQmp } from '../qmp/client.js';
 import type { Transcript } from '../qmp/transcript.js';
-import { probeLive, type LiveState } from '../live/probe.js';
+import { probeLive, type KnownScsiAddress, type LiveState, type ProbeOptions } from '../live/probe.js';
 import { overlayLive } from '../live/overlay.js';
 import { backendOf, detectBackendStyle } from '../live/backend.js';
-import { clearPendingUnplug, prunePending, recordPendingUnplug } from '../live/pending.js';
+import { clearPendingUnplug, pendingFilePath, prunePending, recordPendingUnplug } from '../live/pending.js';
+import { isHotpluggableDiskType, isScsiDiskType } from '../runtime/hvparams.js';
 import { parseRuntimeText, readRuntimeTextSync } from '../runtime/load.js';
-import { saveRuntimeFile } from '../runtime/write.js';
+import { writeRuntimeFileAtomic } from '../runtime/write.js';
+import { serializeRuntime } from '../runtime/serialize.js';
 import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import { withInstanceLock } from '../runtime/lock.js';
 import { newUuid } from '../runtime/ids.js';
@@ -111,10 +128,28 @@ export async function planContext(
   live: LiveState | undefined,
   opts: { newUuid?: () => string; nodeNames?: readonly string[]; root?: string },
 ): Promise<PlanContext> {
-  const model = live ? overlayLive(buildBusModel(rf), live) : buildBusModel(rf);
+  const offline = await offlineContext(action, rf, opts);
+  return live ? withLive(offline, live, opts.nodeNames) : contextOf(offline, { ...(opts.nodeNames !== undefined ? { nodeNames: opts.nodeNames } : {}) });
+}
+
+/**
+ * The part of the plan context that needs no QEMU: the host facts (the disk's path, the NIC's
+ * bridge and tap), the uuid source, and the bus model of the runtime file — built on first use
+ * (`model()`), since an unplug's planner never reads it. The executor gathers it while QEMU reads
+ * the probe.
+ */
+interface OfflineContext {
+  rf: RuntimeFile;
+  model: () => BusModel;
+  hostPath: HostPathInfo | undefined;
+  nicHost: NicHostFacts | undefined;
+  newUuid: () => string;
+}
+
+async function offlineContext(action: Action, rf: RuntimeFile, opts: { newUuid?: () => string; root?: string }): Promise<OfflineContext> {
+  let model: BusModel | undefined;
   let hostPath: HostPathInfo | undefined;
   if (action.type === 'hot-add-disk') hostPath = await inspectHostPath(action.path);
-  const detected = live ? detectBackendStyle(live, rf) : 'unknown';
   let uuidSource = opts.newUuid ?? newUuid;
   let nicHost: NicHostFacts | undefined;
   if (action.type === 'hot-add-nic' || action.type === 'unplug-nic') {
@@ -127,16 +162,41 @@ export async function planContext(
     }
     nicHost = await gatherNicHostFacts(action, rf, { ...(opts.root !== undefined ? { root: opts.root } : {}), ...(uuid !== undefined ? { uuid } : {}) });
   }
-  return {
-    rf,
-    model,
-    live,
-    hostPath,
-    detectedBackend: detected === 'unknown' ? undefined : detected,
-    ...(opts.nodeNames !== undefined ? { nodeNames: opts.nodeNames } : {}),
-    ...(nicHost !== undefined ? { nicHost } : {}),
-    newUuid: uuidSource,
+  return { rf, model: () => (model ??= buildBusModel(rf)), hostPath, nicHost, newUuid: uuidSource };
+}
+
+/** A PlanContext whose `model` is built on first use (by `model`, default the file's). */
+function contextOf(
+  offline: OfflineContext,
+  more: Partial<Pick<PlanContext, 'live' | 'detectedBackend' | 'nodeNames' | 'present'>>,
+  model: () => BusModel = offline.model,
+): PlanContext {
+  let built: BusModel | undefined;
+  const ctx = {
+    rf: offline.rf,
+    live: undefined,
+    hostPath: offline.hostPath,
+    detectedBackend: undefined,
+    ...(offline.nicHost !== undefined ? { nicHost: offline.nicHost } : {}),
+    newUuid: offline.newUuid,
+    ...more,
   };
+  return Object.defineProperty(ctx, 'model', { get: () => (built ??= model()), enumerable: true }) as PlanContext;
+}
+
+/** The offline context with what QEMU has laid over it (`present`: see DiskPlanContext.present). */
+function withLive(offline: OfflineContext, live: LiveState, nodeNames: readonly string[] | undefined, present?: boolean): PlanContext {
+  const detected = detectBackendStyle(live, offline.rf);
+  return contextOf(
+    offline,
+    {
+      live,
+      detectedBackend: detected === 'unknown' ? undefined : detected,
+      ...(nodeNames !== undefined ? { nodeNames } : {}),
+      ...(present !== undefined ? { present } : {}),
+    },
+    () => overlayLive(offline.model(), live),
+  );
 }
 
 export function makePlan(action: Action, ctx: PlanContext): Plan {
@@ -337,10 +397,18 @@ const delay = (ms: number, signal?: AbortSignal) =>
  * What that window still holds — the backend, closed at finalize — is dealt with where it matters:
  * `blockdev-del` retries while the node is "in use", and a hot-add of the same path waits for the
  * old backend to be released (see waitForReleasedBackend). Polls with a short, growing interval,
- * woken early by the event. Returns false when the device is still there at the deadline (a PCI
- * unplug the guest has not acknowledged).
+ * woken early by the event; `firstPoll` is a qom-list already sent right behind the `device_del`
+ * (a SCSI device is usually gone by then: no round trip of its own). Returns false when the device
+ * is still there at the deadline (a PCI unplug the guest has not acknowledged).
  */
-async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: number, opts: ExecuteOptions): Promise<boolean> {
+async function waitGone(
+  qmp: QmpClient,
+  id: string,
+  since: number,
+  timeoutMs: number,
+  opts: ExecuteOptions,
+  firstPoll?: Promise<boolean>,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let eventSeen = false;
   const ac = new AbortController();
@@ -361,9 +429,11 @@ async function waitGone(qmp: QmpClient, id: string, since: number, timeoutMs: nu
     );
   try {
     let interval = 1;
+    let poll = firstPoll;
     for (;;) {
       if (eventSeen) return true;
-      if (!(await isPresent(qmp, id, { ...opts, signal: undefined }))) return true;
+      if (!(await (poll ?? isPresent(qmp, id, { ...opts, signal: undefined })))) return true;
+      poll = undefined;
       const left = deadline - Date.now();
       if (left <= 0 || opts.signal?.aborted) return false;
       await Promise.race([event, delay(Math.min(interval, left), ac.signal)]);
@@ -385,7 +455,13 @@ const BACKEND_RELEASE_TIMEOUT_MS = 2_000;
  * hot-add of that same path would fail on the image's write lock, so wait — bounded — until QEMU
  * has let it go, and return the fresh live state.
  */
-async function waitForReleasedBackend(qmp: QmpClient, live: LiveState, file: string, opts: ExecuteOptions): Promise<LiveState> {
+async function waitForReleasedBackend(
+  qmp: QmpClient,
+  live: LiveState,
+  file: string,
+  probe: ProbeOptions,
+  opts: ExecuteOptions,
+): Promise<LiveState> {
   const orphan = (l: LiveState) => {
     const present = new Set(l.peripherals.map((p) => p.id));
     return l.blocks.some((b) => b.file === file && !(b.deviceId !== undefined && present.has(b.deviceId)));
@@ -397,7 +473,7 @@ async function waitForReleasedBackend(qmp: QmpClient, live: LiveState, file: str
   while (orphan(current) && Date.now() < deadline && !opts.signal?.aborted) {
     await delay(interval, opts.signal);
     interval = Math.min(interval * 2, 50);
-    current = await probeLive(qmp, { signal: opts.signal });
+    current = await probeLive(qmp, { ...probe, signal: opts.signal });
   }
   return current;
 }
@@ -423,11 +499,11 @@ export async function namedBlockNodes(qmp: QmpClient, opts: { signal?: AbortSign
  * a big reply): only when QEMU no longer lists the device, or lists no backend for it —
  * query-block shows the backend of a device that is there.
  */
-function needsNodeNames(rf: RuntimeFile, live: LiveState, ref: string): boolean {
+function needsNodeNames(rf: RuntimeFile, live: LiveState, ref: string, present: boolean | undefined): boolean {
   const disk = rf.disks.find((d) => d.uuid === ref || diskId(d) === ref);
   if (!disk) return false; // the planner refuses it
   const id = diskId(disk);
-  return !live.peripherals.some((p) => p.id === id) || backendOf(live, id) === undefined;
+  return !(present ?? live.peripherals.some((p) => p.id === id)) || backendOf(live, id) === undefined;
 }
 
 /** `blockdev-del` of a node QEMU may still hold for a few ms after the device went: retry while "in use". */
@@ -461,6 +537,75 @@ function outcome(plan: Plan, status: Outcome['status'], message: string, started
 }
 
 /**
+ * What the plan of `action` needs QEMU to say (see ProbeOptions.scope): an unplug, what backs the
+ * device (whether QEMU has it, its device_del sent with the probe says: see planFromLive); a SCSI
+ * disk hot-add, which devices there are, what backs them and the SCSI addresses — those of the
+ * devices the runtime file describes are taken from it; a PCI hot-add (virtio-blk, NICs), the PCI
+ * functions instead. Anything else (a disk type the planner refuses) reads everything.
+ */
+function probeFor(action: Action, rf: RuntimeFile): ProbeOptions {
+  switch (action.type) {
+    case 'unplug-disk':
+    case 'unplug-nic':
+      return { scope: 'backends' };
+    case 'hot-add-nic':
+      return { scope: 'pci' };
+    case 'hot-add-disk': {
+      const type = action.diskType ?? rf.hvparams.disk_type;
+      if (!isHotpluggableDiskType(type)) return { scope: 'all' };
+      return isScsiDiskType(type) ? { scope: 'scsi', knownScsi: scsiAddressesOfFile(rf) } : { scope: 'pci' };
+    }
+    default:
+      return { scope: 'all' };
+  }
+}
+
+/** The SCSI address of every device whose hvinfo has one, by device id. */
+function scsiAddressesOfFile(rf: RuntimeFile): Map<string, KnownScsiAddress> {
+  const known = new Map<string, KnownScsiAddress>();
+  for (const d of [...rf.disks, ...rf.nics]) {
+    const h = d.hvinfo;
+    if (!('scsi-id' in h) || typeof h.id !== 'string' || typeof h.bus !== 'string') continue;
+    known.set(h.id, { bus: h.bus, channel: h.channel, scsiId: h['scsi-id'], lun: h.lun });
+  }
+  return known;
+}
+
+/**
+ * QEMU refused a `device_add` because the slot or target is in use:
+ * `lun already used by 'ID'` (scsi-bus, QEMU 7.2) and
+ * `PCI: slot N function 0 not available for DRIVER, in use by TYPE,id=ID` (pci.0), as measured.
+ */
+const PLACE_TAKEN = [/^lun already used by /, /^PCI: slot \d+ function \d+ not available for /];
+
+function placeTaken(command: QmpCommand | HostCommand, error: unknown): error is QmpCommandError {
+  return (
+    isQmp(command) &&
+    command.execute === 'device_add' &&
+    error instanceof QmpCommandError &&
+    PLACE_TAKEN.some((re) => re.test(error.desc))
+  );
+}
+
+/** The device an unplug was planned for is not in QEMU (nothing was done): plan again from a full look. */
+class DeviceAbsentError extends Error {
+  constructor(readonly refusal: QmpCommandError) {
+    super(refusal.desc);
+  }
+}
+
+/** A hot-add's place was taken and what was done is undone: the action may be planned again. */
+class PlaceTakenError extends Error {
+  constructor(
+    readonly refusal: QmpCommandError,
+    readonly plan: Plan,
+    readonly undone: string[],
+  ) {
+    super(refusal.desc);
+  }
+}
+
+/**
  * Runs `action` for real. Resolves with the outcome for `done` and `pending`; throws
  * ActionFailedError (with the outcome: what was undone, what is left) when it failed, and the
  * planner's RefusedError/InputError when nothing was sent.
@@ -470,47 +615,201 @@ export async function runAction(action: Action, opts: ExecuteOptions): Promise<O
   const name = validateInstanceName(action.instance);
   const file = runtimeFilePath(opts.root, name);
   const source = path.relative(opts.root, file) || file;
+  const socket = qmpSocketPath(opts.root, name);
   return withInstanceLock(opts.root, name, { timeoutMs: opts.lockTimeoutMs ?? 10_000, signal: opts.signal }, async () => {
     const text = readRuntimeTextSync(file);
     const rf = parseRuntimeText(text, source, name);
-    if (opts.signal?.aborted) throw new QmpAbortedError('the QMP connection', qmpSocketPath(opts.root, name), { cause: opts.signal.reason });
+    if (opts.signal?.aborted) throw new QmpAbortedError('the QMP connection', socket, { cause: opts.signal.reason });
     // The signal is NOT the connection's: aborting must cancel waits, not cut the connection that
     // the rollback and the pending record still need (connect itself is bounded by the greeting timeout).
     return withQmp(
-      qmpSocketPath(opts.root, name),
+      socket,
       {
         greetingTimeoutMs: opts.greetingTimeoutMs ?? 1_000,
         commandTimeoutMs: opts.commandTimeoutMs ?? 10_000,
         transcript: opts.transcript,
+        // The probe goes right behind qmp_capabilities.
+        pipelineCapabilities: true,
       },
-      async (qmp) => {
-        // An unplug needs to know only whether the device is there and what backs it (one round trip).
-        let live = await probeLive(qmp, { signal: opts.signal, scope: action.type === 'unplug-disk' ? 'devices' : 'all' });
-        if (action.type === 'hot-add-disk') live = await waitForReleasedBackend(qmp, live, action.path, opts);
-        // An unplug also looks for a block node its device left behind (query-block lists attached nodes only).
-        const nodeNames = action.type === 'unplug-disk' && needsNodeNames(rf, live, action.device) ? await namedBlockNodes(qmp, opts) : undefined;
-        const ctx = await planContext(action, rf, live, { ...opts, nodeNames });
-        const plan = makePlan(action, ctx);
-        opts.onProgress?.({ phase: 'planned', plan });
-        return execute(qmp, plan, { ...opts, file, text, started, live });
-      },
+      (qmp) => planAndExecute(qmp, action, rf, { ...opts, file, text, started }),
     );
   });
 }
 
-interface ExecState extends ExecuteOptions {
+/** What runAction knows once it holds the lock and has read the runtime file. */
+interface RunState extends ExecuteOptions {
   file: string;
   text: string;
   started: number;
-  live: LiveState;
+}
+
+/**
+ * Plans from what QEMU says and runs the plan; once more after a fuller probe when QEMU's answer
+ * shows the first probe's picture wrong (a hot-add's place taken, an unplug's device not there).
+ */
+async function planAndExecute(qmp: QmpClient, action: Action, rf: RuntimeFile, st: RunState): Promise<Outcome> {
+  const probe = probeFor(action, rf);
+  const first = await planFromLive(qmp, action, rf, probe, st);
+  try {
+    return await execute(qmp, first.plan, {
+      ...st,
+      retryWhenTaken: action.type === 'hot-add-disk' || action.type === 'hot-add-nic',
+      retryWhenAbsent: probe.scope === 'backends',
+      ...(first.early ? { early: first.early } : {}),
+    });
+  } catch (error) {
+    if (error instanceof DeviceAbsentError) {
+      // QEMU does not have the device: what it has (and which block node is left) decides.
+      const again = await planFromLive(qmp, action, rf, { scope: 'devices' }, st);
+      return execute(qmp, again.plan, { ...st, retryWhenTaken: false, retryWhenAbsent: false });
+    }
+    if (!(error instanceof PlaceTakenError)) throw error;
+    // QEMU has a device where the plan saw none (the runtime file places a device wrongly, or
+    // someone added one meanwhile): read everything and plan again, with the same uuid.
+    const uuid = error.plan.device.uuid;
+    const note =
+      `QEMU refused ${error.plan.allocation ? allocationText(error.plan.allocation) : error.plan.device.id} (${error.refusal.desc})` +
+      `${error.undone.length > 0 ? `; undone: ${error.undone.join('; ')}` : ''}; plugboard read QEMU's whole layout and planned again`;
+    const again = await planFromLive(qmp, action, rf, { scope: 'all' }, { ...st, newUuid: () => uuid }, note);
+    return execute(qmp, again.plan, { ...st, retryWhenTaken: false, retryWhenAbsent: false });
+  }
+}
+
+/**
+ * An unplug's `device_del` and its first "is it gone" qom-list, sent while QEMU still reads the
+ * probe: the command does not depend on QEMU's answers (the unplug planners refuse on the runtime
+ * file alone, and QEMU answers DeviceNotFound for a device it does not have), so QEMU goes on to it
+ * without waiting for plugboard to read the probe and plan. The plan made from the probe takes its
+ * answer as its device_del step's (execute).
+ */
+interface EarlyUnplug {
+  command: QmpCommand;
+  reply: Promise<unknown>;
+  /** The qom-list after it: whether QEMU still lists the device. */
+  poll: Promise<boolean>;
+  /** Event mark from before the device_del (DEVICE_DELETED is looked for after it). */
+  mark: EventMark;
+}
+
+function sameCommand(a: QmpCommand | HostCommand, b: QmpCommand): boolean {
+  return isQmp(a) && a.execute === b.execute && JSON.stringify(a.arguments) === JSON.stringify(b.arguments);
+}
+
+/**
+ * Probes (as `probe` says), then plans `action` from the runtime file and what QEMU has. What needs
+ * no QEMU (the file's bus model, host facts) is gathered while QEMU reads the probe. An unplug's
+ * probe (scope `backends`) does not ask which devices QEMU has: the plan takes the device as there,
+ * its device_del goes right behind the probe (EarlyUnplug), and QEMU's answer tells (DeviceNotFound:
+ * planned again from a full look).
+ */
+async function planFromLive(
+  qmp: QmpClient,
+  action: Action,
+  rf: RuntimeFile,
+  probe: ProbeOptions,
+  st: RunState,
+  note?: string,
+): Promise<{ plan: Plan; early?: EarlyUnplug }> {
+  const mark = qmp.mark();
+  const probing = pipelined(probeLive(qmp, { ...probe, signal: st.signal }));
+  qmp.flush();
+  const offline = await offlineContext(action, rf, st);
+  const present = probe.scope === 'backends' ? true : undefined;
+  // A hot-add allocates from the bus model: built now, while QEMU answers.
+  if (action.type === 'hot-add-disk' || action.type === 'hot-add-nic') offline.model();
+  let early: EarlyUnplug | undefined;
+  let pre: Plan | undefined;
+  if (present) {
+    pre = makePlan(action, contextOf(offline, {})); // the planner's refusals, before anything changes
+    const step = pre.steps.find((s) => isQmp(s.command) && s.command.execute === 'device_del');
+    if (step && isQmp(step.command) && pre.unplugWait) {
+      const uncancelled = { ...st, signal: undefined };
+      early = {
+        command: step.command,
+        reply: pipelined(sendStep(qmp, step.command, uncancelled)),
+        poll: pipelined(isPresent(qmp, pre.unplugWait.id, uncancelled)),
+        mark,
+      };
+    }
+  }
+  try {
+    let live = await probing;
+    if (action.type === 'hot-add-disk') live = await waitForReleasedBackend(qmp, live, action.path, probe, st);
+    // An unplug also looks for a block node its device left behind (query-block lists attached nodes only).
+    const nodeNames =
+      action.type === 'unplug-disk' && needsNodeNames(rf, live, action.device, present) ? await namedBlockNodes(qmp, st) : undefined;
+    const plan = makePlan(action, withLive(offline, live, nodeNames, present));
+    if (note !== undefined) plan.notes.push(note);
+    if (early && !plan.steps.some((s) => sameCommand(s.command, early!.command))) {
+      throw new PlugboardError(`internal: the plan of ${plan.device.id} lost the device_del sent with the probe`);
+    }
+    st.onProgress?.({ phase: 'planned', plan });
+    return { plan, ...(early ? { early } : {}) };
+  } catch (error) {
+    if (early && pre) throw await earlyUnplugFailed(early, error, pre, st);
+    throw error;
+  }
+}
+
+/**
+ * The probe (or the planning) failed after an unplug's device_del was sent with it. QEMU refusing
+ * that device_del changed nothing: the probe's error stands. Otherwise the device may be leaving
+ * QEMU while plugboard cannot tell what backs it: a pending unplug is recorded and the operator is
+ * sent to look, as when the wait for an unplug loses track.
+ */
+async function earlyUnplugFailed(early: EarlyUnplug, error: unknown, pre: Plan, st: RunState): Promise<unknown> {
+  const answer = await early.reply.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (answer instanceof QmpCommandError && !/already in the process of unplug/.test(answer.desc)) return error;
+  const { id, kind } = pre.device;
+  await recordPendingUnplug(st.root, pre.instance, { id, kind }).catch(() => undefined);
+  const message =
+    `unplug of ${id} was requested, but plugboard lost track of it: ${error instanceof Error ? error.message : String(error)}; ` +
+    `the runtime file still lists it and a pending unplug is recorded — run plugboard show --live ${pre.instance}, ` +
+    `then plugboard unplug ${kind} ${pre.instance} ${id} again to finish`;
+  return new ActionFailedError(message, outcome(pre, 'failed', message, st.started), { cause: error });
+}
+
+interface ExecState extends RunState {
+  /** A `device_add` refused because its place is taken → undo, then PlaceTakenError (runAction plans again). */
+  retryWhenTaken: boolean;
+  /**
+   * The plan took the device to unplug as there without asking (probe scope `backends`): a
+   * `device_del` answered DeviceNotFound → DeviceAbsentError (runAction plans again).
+   */
+  retryWhenAbsent: boolean;
+  /** The plan's device_del, already sent (planFromLive). */
+  early?: EarlyUnplug;
+}
+
+/** The text of a runtime file, or undefined if it cannot be made (the write then says why). */
+function serializeQuietly(rf: RuntimeFile): string | undefined {
+  try {
+    return serializeRuntime(rf);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A promise whose rejection is handled later or never (a pipelined command whose step failed). */
+function pipelined<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
 }
 
 async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outcome> {
   const done: PlanStep[] = [];
-  const mark = qmp.mark();
-  const fail = async (message: string, cause: unknown, maybeDone = false): Promise<never> => {
-    let { undone, leftovers } = { undone: [] as string[], leftovers: [] as string[] };
-    if (done.length > 0 && qmp.closed) {
+  const mark = st.early?.mark ?? qmp.mark();
+  const fail = async (
+    message: string,
+    cause: unknown,
+    maybeDone = false,
+    undoneAlready?: { undone: string[]; leftovers: string[] },
+  ): Promise<never> => {
+    let { undone, leftovers } = undoneAlready ?? { undone: [] as string[], leftovers: [] as string[] };
+    if (undoneAlready === undefined && done.length > 0 && qmp.closed) {
       // The connection broke (QEMU closed it, garbage, an endless line): undo over a new one. If
       // QEMU is gone, so is everything it had: there is nothing to undo.
       try {
@@ -526,7 +825,7 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
           leftovers = [`undo not possible: ${error instanceof Error ? error.message : String(error)}`];
         }
       }
-    } else {
+    } else if (undoneAlready === undefined) {
       ({ undone, leftovers } = await undoSteps(qmp, done, st, plan));
     }
     const status = leftovers.length === 0 ? 'rolled-back' : 'failed';
@@ -548,18 +847,53 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
   // take effect, and then it would not be undone); a Ctrl-C is honoured between steps.
   const uncancelled: ExecState = { ...st, signal: undefined };
   let unplugUnanswered: unknown;
+  // Sent in the same write as the command they check, read once it is answered: QEMU runs commands
+  // in order, so they see its effect, and they cost no round trip of their own. Used only when the
+  // command succeeded (otherwise their answer is ignored).
+  let verifying: Promise<string | null> | undefined;
+  let firstPoll: Promise<boolean> | undefined;
+  // The runtime file's new text, made while QEMU works on the last step (written only at the end).
+  let runtimeText: string | undefined;
   let index = 0;
   for (const step of plan.steps) {
-    if (st.signal?.aborted) return fail(`interrupted before: ${step.purpose}`, st.signal.reason);
+    const cmd = step.command;
+    // A device_del sent with the probe (planFromLive) is in QEMU's hands already.
+    const early = st.early && sameCommand(cmd, st.early.command) ? st.early : undefined;
+    if (st.signal?.aborted && !early) return fail(`interrupted before: ${step.purpose}`, st.signal.reason);
     st.onProgress?.({ phase: 'step', index: index++, purpose: step.purpose });
     try {
-      await sendStep(qmp, step.command, uncancelled);
+      const sent = early ? early.reply : sendStep(qmp, cmd, uncancelled);
+      if (isQmp(cmd) && cmd.execute === 'device_add' && plan.verify.kind === 'present' && cmd.arguments?.['id'] === plan.verify.id) {
+        verifying = pipelined(verifyPresent(qmp, plan, st));
+      } else if (isQmp(cmd) && cmd.execute === 'device_del' && plan.unplugWait && cmd.arguments?.['id'] === plan.unplugWait.id) {
+        firstPoll = early ? early.poll : pipelined(isPresent(qmp, plan.unplugWait.id, uncancelled));
+      }
+      if (step === plan.steps[plan.steps.length - 1]) runtimeText = serializeQuietly(plan.runtimeAfter);
+      await sent;
       done.push(step);
     } catch (error) {
+      // The pipelined poll is read only after a device_del QEMU accepted.
+      if (isQmp(cmd) && cmd.execute === 'device_del') firstPoll = undefined;
       // A device_del of a device whose unplug is already pending is not a failure: keep waiting.
       const alreadyPending =
         error instanceof QmpCommandError && /already in the process of unplug/.test(error.desc) && plan.unplugWait;
       if (alreadyPending) continue;
+      if (st.retryWhenAbsent && done.length === 0 && isQmp(cmd) && cmd.execute === 'device_del' && alreadyGone(cmd, error)) {
+        throw new DeviceAbsentError(error as QmpCommandError);
+      }
+      if (st.retryWhenTaken && placeTaken(cmd, error)) {
+        // QEMU is the arbiter of a taken place: undo, and let runAction probe everything and plan again.
+        const undo = await undoSteps(qmp, done, st, plan);
+        if (undo.leftovers.length === 0) throw new PlaceTakenError(error, plan, undo.undone);
+        return fail(`${step.purpose} failed: ${error.message}`, error, false, undo);
+      }
+      if (placeTaken(cmd, error)) {
+        return fail(
+          `${step.purpose} failed: ${error.message} — QEMU refused the place it was given although plugboard had read its whole layout just before ` +
+            `(is something else adding devices to ${plan.instance} at the same time?)`,
+          error,
+        );
+      }
       if (unanswered(error)) {
         // QEMU may have carried it out: an unplug's device_del is settled by the wait below (over
         // this connection, or a new one); any other step is undone with the rest.
@@ -576,7 +910,7 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
   if (plan.verify.kind === 'present') {
     let problem: string | null;
     try {
-      problem = await verifyPresent(qmp, plan, st);
+      problem = await (verifying ?? verifyPresent(qmp, plan, st));
     } catch (error) {
       return fail(`verification failed: ${error instanceof Error ? error.message : String(error)}`, error);
     }
@@ -591,7 +925,7 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
     try {
       gone = qmp.closed
         ? await withQmp(qmp.socketPath, { greetingTimeoutMs: st.greetingTimeoutMs ?? 1_000 }, (fresh) => waitGone(fresh, w.id, fresh.mark(), w.timeoutMs, st))
-        : await waitGone(qmp, w.id, mark, w.timeoutMs, st);
+        : await waitGone(qmp, w.id, mark, w.timeoutMs, st, firstPoll);
     } catch (error) {
       await recordPendingUnplug(st.root, plan.instance, { id: w.id, kind: plan.device.kind }).catch(() => undefined);
       const why = `${error instanceof Error ? error.message : String(error)}${unplugUnanswered ? ` (device_del: ${unplugUnanswered instanceof Error ? unplugUnanswered.message : String(unplugUnanswered)})` : ''}`;
@@ -638,10 +972,13 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
       leftovers.push(`${step.purpose}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  if (plan.verify.kind === 'absent') await clearPendingUnplug(st.root, plan.instance, plan.verify.id);
+  // Most instances never had a pending unplug: no file, nothing to clear (and no root-tree checks).
+  if (plan.verify.kind === 'absent' && lstatSync(pendingFilePath(st.root, plan.instance), { throwIfNoEntry: false }) !== undefined) {
+    await clearPendingUnplug(st.root, plan.instance, plan.verify.id);
+  }
 
   try {
-    await saveRuntimeFile(st.file, plan.runtimeAfter, { expectText: st.text });
+    await writeRuntimeFileAtomic(st.file, runtimeText ?? serializeRuntime(plan.runtimeAfter), { expectText: st.text });
   } catch (error) {
     if (plan.verify.kind === 'present') {
       return fail(`QEMU has ${plan.device.id}, but the runtime file could not be written (${error instanceof Error ? error.message : String(error)})`, error);

@@ -31,6 +31,12 @@ export interface DiskPlanContext {
    * `-blockdev`/`blockdev-add` node is still there — `query-block` does not list unattached nodes.
    */
   nodeNames?: readonly string[];
+  /**
+   * For an unplug: whether QEMU has the device, as its answer to the `device_del` the executor sent
+   * right behind the probe said (accepted, or DeviceNotFound). Wins over `live.peripherals`, which
+   * that probe does not read.
+   */
+  present?: boolean;
   newUuid: () => string;
 }
 
@@ -223,7 +229,7 @@ export function planDiskUnplug(action: UnplugDisk, ctx: DiskPlanContext): Plan {
   const notes: string[] = [];
   const steps: PlanStep[] = [];
   const after: PlanStep[] = [];
-  const present = ctx.live ? ctx.live.peripherals.some((p) => p.id === id) : true;
+  const present = ctx.present ?? (ctx.live ? ctx.live.peripherals.some((p) => p.id === id) : true);
   if (present) {
     steps.push({ purpose: `ask QEMU to remove ${id}`, command: { execute: 'device_del', arguments: { id } } });
   } else {

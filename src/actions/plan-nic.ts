@@ -301,7 +301,7 @@ export function planNicUnplug(action: UnplugNic, ctx: NicPlanContext): Plan {
   const notes: string[] = [];
   const steps: PlanStep[] = [];
   const after: PlanStep[] = [];
-  const present = ctx.live ? ctx.live.peripherals.some((p) => p.id === id) : true;
+  const present = ctx.present ?? (ctx.live ? ctx.live.peripherals.some((p) => p.id === id) : true);
   if (present) {
     steps.push({ purpose: `ask QEMU to remove ${id}`, command: { execute: 'device_del', arguments: { id } } });
     notes.push('a PCI unplug needs the guest to acknowledge it; without that it stays pending and the runtime entry, netdev, tap and nic/ record are kept');

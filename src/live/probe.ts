@@ -4,6 +4,7 @@
  * trips (query-pci + qom-list + query-block together, then the qom-gets of the SCSI devices'
  * addresses together) and validated: QEMU's replies are input too, so a reply of an unexpected
  * shape is a LiveProbeError naming the command and the place, never a crash further down.
+ * An action reads only what its plan needs (ProbeOptions.scope).
  */
 import type { z } from 'zod';
 import { zod } from '../runtime/lazy-zod.js';
@@ -26,12 +27,33 @@ export interface ProbeOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   /**
-   * What to read (default `all`). `devices`: only which devices QEMU has and what backs them
-   * (qom-list /machine/peripheral and query-block, one round trip) — what an unplug is planned
-   * from. The parts not read are empty and named in `LiveState.skipped`: nothing may conclude from
-   * them (no PCI function, no SCSI device) what QEMU does not have.
+   * What to read (default `all`: everything, for `check`, `show --live`, the TUI and previews).
+   * - `backends`: only what backs each device (query-block): an unplug, whose `device_del` is sent
+   *   right behind it and tells by its answer whether QEMU has the device;
+   *
+   * the others read which devices QEMU has and what backs them (qom-list /machine/peripheral and
+   * query-block), then
+   * - `devices`: nothing more (one round trip) — an unplug whose device QEMU said it does not have;
+   * - `pci`: query-pci too, in the same round trip, but no SCSI addresses — a PCI hot-add;
+   * - `scsi`: the SCSI addresses, but no query-pci — a SCSI hot-add. Addresses in `knownScsi`
+   *   (the runtime file's hvinfo) are taken as given for the SCSI devices QEMU lists under those
+   *   ids; only the others are asked (qom-get). QEMU is the arbiter of a taken address: a device
+   *   the runtime file places wrongly makes QEMU refuse the `device_add`, and the executor then
+   *   probes everything and plans again.
+   * The parts not read are empty and named in `LiveState.skipped`: nothing may conclude from them
+   * (no PCI function, no SCSI device) what QEMU does not have.
    */
-  scope?: 'all' | 'devices';
+  scope?: 'all' | 'backends' | 'devices' | 'pci' | 'scsi';
+  /** For scope `scsi`: the SCSI address of each device the runtime file describes, by device id. */
+  knownScsi?: ReadonlyMap<string, KnownScsiAddress>;
+}
+
+/** A SCSI address as the runtime file gives it (hvinfo `bus`, `channel`, `scsi-id`, `lun`). */
+export interface KnownScsiAddress {
+  bus: string;
+  channel: number;
+  scsiId: number;
+  lun: number;
 }
 
 /** One function of a device on `pci.0` (bus 0 of `query-pci`). */
@@ -110,8 +132,16 @@ export interface LiveState {
   controller: LiveController | null;
   /** Things the probe noticed and worked around (a device that vanished while probing…). */
   notes: string[];
-  /** Parts not read (ProbeOptions.scope `devices`): their lists are empty without meaning it. */
-  skipped?: readonly ('pci' | 'scsi')[];
+  /**
+   * Parts not read (ProbeOptions.scope): their lists are empty without meaning it (`peripherals`:
+   * neither the devices nor, so, the controller were asked).
+   */
+  skipped?: readonly ('pci' | 'scsi' | 'peripherals')[];
+  /**
+   * SCSI devices whose address in `scsi` is the runtime file's (ProbeOptions.knownScsi), not read
+   * from QEMU: QEMU lists a SCSI device under that id, but may have it elsewhere.
+   */
+  scsiFromFile?: readonly string[];
 }
 
 /** QEMU answered something the probe cannot read. The message names the command and the place. */
@@ -187,8 +217,10 @@ export interface LiveReplies {
   scsiProps: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** Devices listed by qom-list that vanished before their properties were read. */
   vanished?: readonly string[];
-  /** Parts not asked (ProbeOptions.scope): `queryPci` and `scsiProps` are then not read. */
-  skipped?: readonly ('pci' | 'scsi')[];
+  /** Parts not asked (ProbeOptions.scope): `queryPci`, `scsiProps`, `qomList` are then not read. */
+  skipped?: readonly ('pci' | 'scsi' | 'peripherals')[];
+  /** Addresses taken from the runtime file for SCSI devices not in `scsiProps` (ProbeOptions.knownScsi). */
+  knownScsi?: ReadonlyMap<string, KnownScsiAddress>;
 }
 
 // Quick checks of the same shapes, without zod: QEMU's replies nearly always have the expected
@@ -289,7 +321,7 @@ function parseParentBus(path: string): { bus: string; controllerId: string | und
 /** Builds the LiveState from the replies (pure; the unit tests feed recorded replies). */
 export function parseLiveReplies(replies: LiveReplies): LiveState {
   const pciAll = replies.skipped?.includes('pci') ? [] : parseReply('queryPci', quickQueryPci, replies.queryPci, 'query-pci');
-  const list = parseReply('qomList', quickQomList, replies.qomList, 'qom-list /machine/peripheral');
+  const list = replies.skipped?.includes('peripherals') ? [] : parseReply('qomList', quickQomList, replies.qomList, 'qom-list /machine/peripheral');
   const blocksRaw = parseReply('queryBlock', quickQueryBlock, replies.queryBlock, 'query-block');
   const vanished = new Set(replies.vanished ?? []);
   const notes: string[] = [];
@@ -318,10 +350,19 @@ export function parseLiveReplies(replies: LiveReplies): LiveState {
     }));
 
   const scsi: LiveScsiDevice[] = [];
+  const scsiFromFile: string[] = [];
   const skipped = replies.skipped ?? [];
   for (const p of peripherals) {
     if (!SCSI_DEVICE_TYPES.includes(p.driver) || skipped.includes('scsi')) continue;
     const props = replies.scsiProps[p.id];
+    const known = props === undefined ? replies.knownScsi?.get(p.id) : undefined;
+    if (known !== undefined) {
+      // Ganeti's bus scsi.0 is the one of its controller `scsi`.
+      const controllerId = known.bus === 'scsi.0' ? 'scsi' : undefined;
+      scsi.push({ id: p.id, driver: p.driver, bus: known.bus, controllerId, channel: known.channel, scsiId: known.scsiId, lun: known.lun });
+      scsiFromFile.push(p.id);
+      continue;
+    }
     if (props === undefined) {
       throw new LiveProbeError(`plugboard did not read the SCSI address of ${p.id} (internal: qom-get replies missing)`);
     }
@@ -361,7 +402,16 @@ export function parseLiveReplies(replies: LiveReplies): LiveState {
     };
   }
 
-  return { pci, peripherals, scsi, blocks, controller, notes, ...(skipped.length > 0 ? { skipped } : {}) };
+  return {
+    pci,
+    peripherals,
+    scsi,
+    blocks,
+    controller,
+    notes,
+    ...(skipped.length > 0 ? { skipped } : {}),
+    ...(scsiFromFile.length > 0 ? { scsiFromFile } : {}),
+  };
 }
 
 /**
@@ -379,11 +429,12 @@ function onlyZero(parentBus: string, property: 'lun' | 'channel', driverOf: Read
 /**
  * Asks QEMU what it has. QEMU 7.2 serves one command at a time (without OOB it stops reading the
  * monitor until it has answered) and reads its QMP socket ONE BYTE per main-loop iteration
- * (measured: ~2–4 µs of QEMU's time per byte sent), so the cost is the bytes of the commands more
- * than the round trips; the probe sends few: query-pci, qom-list /machine/peripheral and
- * query-block; then per SCSI device qom-get of parent_bus and scsi-id, with lun and channel only
- * where the controller accepts others than 0 (lsi: neither; megasas, virtio-scsi-pci, dc390: lun).
- * Commands of a step are sent together: two round trips in all.
+ * (measured: 2–15 µs of QEMU's time per byte sent, depending on the node's load), so the cost is
+ * the bytes of the commands more than the round trips; the probe sends few: query-pci, qom-list
+ * /machine/peripheral and query-block; then per SCSI device qom-get of parent_bus and scsi-id, with
+ * lun and channel only where the controller accepts others than 0 (lsi: neither; megasas,
+ * virtio-scsi-pci, dc390: lun). Commands of a step are sent together: two round trips in all.
+ * `options.scope` reads less (see ProbeOptions).
  *
  * A device that disappears between the steps (DeviceNotFound: an unplug completing) is left out
  * and noted. Other refusals and malformed replies → LiveProbeError; connection problems
@@ -391,24 +442,31 @@ function onlyZero(parentBus: string, property: 'lun' | 'channel', driverOf: Read
  */
 export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): Promise<LiveState> {
   const call = { timeoutMs: options.timeoutMs, signal: options.signal };
-  if (options.scope === 'devices') {
-    const [qomList, queryBlock] = (
-      await Promise.allSettled([qmp.execute('qom-list', { path: '/machine/peripheral' }, call), qmp.execute('query-block', undefined, call)])
-    ).map((r, i) => {
-      if (r.status === 'fulfilled') return r.value;
-      throw refusal(r.reason, ['qom-list /machine/peripheral', 'query-block'][i] ?? 'a query');
-    }) as [unknown, unknown];
-    return parseLiveReplies({ queryPci: [], qomList, queryBlock, scsiProps: {}, skipped: ['pci', 'scsi'] });
+  const scope = options.scope ?? 'all';
+  if (scope === 'backends') {
+    let queryBlock: unknown;
+    try {
+      queryBlock = await qmp.execute('query-block', undefined, call);
+    } catch (error) {
+      throw refusal(error, 'query-block');
+    }
+    return parseLiveReplies({ queryPci: [], qomList: [], queryBlock, scsiProps: {}, skipped: ['pci', 'scsi', 'peripherals'] });
   }
-  const first = await Promise.allSettled([
-    qmp.execute('query-pci', undefined, call),
-    qmp.execute('qom-list', { path: '/machine/peripheral' }, call),
-    qmp.execute('query-block', undefined, call),
-  ]);
-  const [queryPci, qomList, queryBlock] = first.map((r, i) => {
+  const withPci = scope === 'all' || scope === 'pci';
+  const queries: { what: string; command: string; args?: Record<string, unknown> }[] = [
+    ...(withPci ? [{ what: 'query-pci', command: 'query-pci' }] : []),
+    { what: 'qom-list /machine/peripheral', command: 'qom-list', args: { path: '/machine/peripheral' } },
+    { what: 'query-block', command: 'query-block' },
+  ];
+  const first = await Promise.allSettled(queries.map((q) => qmp.execute(q.command, q.args, call)));
+  const replies = first.map((r, i) => {
     if (r.status === 'fulfilled') return r.value;
-    throw refusal(r.reason, ['query-pci', 'qom-list /machine/peripheral', 'query-block'][i] ?? 'a query');
-  }) as [unknown, unknown, unknown];
+    throw refusal(r.reason, queries[i]!.what);
+  });
+  const [queryPci, qomList, queryBlock] = withPci ? replies : [[], ...replies];
+  if (scope === 'devices' || scope === 'pci') {
+    return parseLiveReplies({ queryPci, qomList, queryBlock, scsiProps: {}, skipped: scope === 'devices' ? ['pci', 'scsi'] : ['scsi'] });
+  }
 
   const list = parseReply('qomList', quickQomList, qomList, 'qom-list /machine/peripheral');
   const driverOf = new Map<string, string>();
@@ -416,7 +474,31 @@ export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): P
     const t = childType(p.type);
     if (t !== undefined) driverOf.set(p.name, t);
   }
-  const ids = list.filter((p) => SCSI_DEVICE_TYPES.includes(childType(p.type) ?? '')).map((p) => p.name);
+  const known = scope === 'scsi' ? options.knownScsi : undefined;
+  const ids = list
+    .filter((p) => SCSI_DEVICE_TYPES.includes(childType(p.type) ?? '') && known?.has(p.name) !== true)
+    .map((p) => p.name);
+  const { scsiProps, vanished } = await askScsiAddresses(qmp, ids, driverOf, call);
+  return parseLiveReplies({
+    queryPci,
+    qomList,
+    queryBlock,
+    scsiProps,
+    vanished,
+    ...(scope === 'scsi' ? { skipped: ['pci'] as const, ...(known ? { knownScsi: known } : {}) } : {}),
+  });
+}
+
+/**
+ * The SCSI address of each device in `ids` (qom-get of its properties, all in one round trip, a
+ * second one only for a device found on a bus whose lun/channel were not asked).
+ */
+async function askScsiAddresses(
+  qmp: QmpExecutor,
+  ids: readonly string[],
+  driverOf: ReadonlyMap<string, string>,
+  call: { timeoutMs?: number; signal?: AbortSignal },
+): Promise<{ scsiProps: Record<string, Record<string, unknown>>; vanished: string[] }> {
   const scsiProps: Record<string, Record<string, unknown>> = {};
   const vanished = new Set<string>();
 
@@ -435,6 +517,7 @@ export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): P
       }
     });
   };
+  if (ids.length === 0) return { scsiProps, vanished: [] };
 
   // lun and channel are asked together with the address when the bus the device is most likely on
   // (Ganeti's controller `scsi`: scsi.0) may have others than 0; a device found on another bus gets
@@ -450,8 +533,7 @@ export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): P
     ).map((property) => ({ id, property }));
   });
   if (more.length > 0) await ask(more);
-
-  return parseLiveReplies({ queryPci, qomList, queryBlock, scsiProps, vanished: [...vanished] });
+  return { scsiProps, vanished: [...vanished] };
 }
 
 /** QEMU refusing a query is unexpected (all exist in 7.2): say which; other errors pass unchanged. */

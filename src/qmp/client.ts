@@ -7,15 +7,18 @@
  * as QmpBusyError after `greetingTimeoutMs`.
  *
  * Protocol decisions (QEMU 7.2 behaviour measured on this machine kind):
- * - Every command carries a unique `id`, a number counting up per connection (`"id":7`: QEMU 7.2
- *   reads its socket one byte per main-loop iteration, so every byte sent costs QEMU time — a
- *   `"pb-7"` string cost 6 bytes more per command); QEMU echoes it in the reply and replies are
- *   matched by it, so several commands may be in flight and events may come in between.
- * - Commands issued in the same tick (a pipelined batch) go out in ONE write: a write per command
- *   woke QEMU for the first line, which then often ran before this process had written the next
- *   (measured: ~0.6 ms between the lines of one batch on a busy 2-core node).
- * - A reply WITHOUT an id can only be QEMU's answer to a line it could not parse (`JSON parse
- *   error…`): the stream is out of step, so it is a QmpProtocolError and the connection is closed.
+ * - Every command carries a unique `id`, a number counting up per connection (`"id":7`). QEMU 7.2
+ *   reads its socket one byte per main-loop iteration, so every byte sent costs QEMU time (~2–15 µs
+ *   a byte, depending on the load; the former `"pb-7"` strings were 5 bytes more per command);
+ *   lines are compact JSON for the same reason. QEMU echoes the id in the reply and replies are
+ *   matched by it, so several commands may be in flight and events may come in between. The one
+ *   exception is `qmp_capabilities` at connect: it is alone in flight, so it goes without id and
+ *   the reply without id that follows is its answer.
+ * - Commands issued in the same tick (a pipelined batch) go out in ONE write (see send); `flush()`
+ *   writes them at once, for a caller with CPU work to do while QEMU reads them.
+ * - Otherwise a reply WITHOUT an id can only be QEMU's answer to a line it could not parse (`JSON
+ *   parse error…`): the stream is out of step, so it is a QmpProtocolError and the connection is
+ *   closed.
  * - A reply whose id we gave up on (its request timed out or was aborted) is a late reply: it is
  *   recorded in the transcript and otherwise ignored (the command may have taken effect: callers
  *   that time out on a state-changing command must re-check the state). A reply with an id we never
@@ -44,6 +47,8 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 15_000;
 export const DEFAULT_EVENT_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_BUFFERED_EVENTS = 1_000;
+/** The pending key of the `qmp_capabilities` sent without id at connect (ids count from 1). */
+const NO_ID = 0;
 /** Ids of abandoned requests remembered to recognise their late replies. */
 const MAX_ABANDONED_IDS = 1_000;
 
@@ -88,6 +93,13 @@ export interface QmpConnectOptions {
   maxLineBytes?: number;
   /** Events kept for `waitForEvent(…, {since})` (default 1000, oldest dropped). */
   maxBufferedEvents?: number;
+  /**
+   * Resolve `connect` as soon as `qmp_capabilities` is sent, not answered (default false): the
+   * caller's first commands then go right behind it (QEMU answers in order) instead of a round trip
+   * later. A refused or unanswered `qmp_capabilities` then fails the connection: every command
+   * rejects with that error (QmpConnectError for a refusal).
+   */
+  pipelineCapabilities?: boolean;
 }
 
 export interface QmpCallOptions {
@@ -150,6 +162,8 @@ export class QmpClient {
   private greetingValue: QmpGreeting | undefined;
   private onGreeting: ((g: QmpGreeting) => void) | undefined;
   private nextId = 1;
+  /** Until the `qmp_capabilities` of connect is answered (it is sent without id: see execute). */
+  private negotiating = true;
   private readonly pending = new Map<number, Pending>();
   private readonly abortWatches = new Map<AbortSignal, { callbacks: Set<() => void>; listener: () => void }>();
   private readonly abandoned = new Set<number>();
@@ -199,7 +213,22 @@ export class QmpClient {
     try {
       await client.handshake(greetingTimeoutMs);
       client.phase = 'ready';
-      await client.execute('qmp_capabilities');
+      const negotiated = client.execute('qmp_capabilities').then(() => {
+        client.negotiating = false;
+      });
+      if (options.pipelineCapabilities) {
+        negotiated.catch((err: unknown) => {
+          client.fail(
+            err instanceof QmpCommandError
+              ? new QmpConnectError(socketPath, 'other', `QEMU refused qmp_capabilities on ${socketPath}: ${err.desc}`, { cause: err })
+              : err instanceof Error
+                ? err
+                : new Error(String(err)),
+          );
+        });
+        return client;
+      }
+      await negotiated;
       return client;
     } catch (err) {
       await client.close();
@@ -226,10 +255,12 @@ export class QmpClient {
     if (this.phase !== 'ready') return Promise.reject(this.closedError(step));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new QmpAbortedError(step, this.socketPath, { cause: signal.reason }));
-    const id = this.nextId++;
+    // qmp_capabilities at connect is the only command in flight: no id needed to match its reply.
+    const bare = this.negotiating && command === 'qmp_capabilities' && this.pending.size === 0;
+    const id = bare ? NO_ID : this.nextId++;
     const message: Record<string, unknown> = { execute: command };
     if (args !== undefined) message['arguments'] = args;
-    message['id'] = id;
+    if (!bare) message['id'] = id;
     const line = JSON.stringify(message);
     const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs;
 
@@ -420,18 +451,27 @@ export class QmpClient {
   }
 
   /**
+   * Writes now what `execute` queued in this tick, instead of at its end: for a caller that has CPU
+   * work to do while QEMU reads the commands (the executor builds its bus model during the probe).
+   */
+  flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  /**
    * Lines sent in the same tick are written together (cork until process.nextTick, which runs
    * after the promise jobs of this turn: `Promise.all([execute(a), execute(b)])` is one write).
+   * A write per line woke QEMU for the first one, which then often ran before this process had
+   * written the next (~0.6 ms between the lines of one batch on a busy 2-core node).
    */
   private send(line: string): void {
     this.transcript?.record('out', this.socketPath, line);
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+      process.nextTick(() => this.flush());
     }
     this.socket.write(`${line}\n`);
   }
@@ -506,6 +546,10 @@ export class QmpClient {
       this.fail(this.unexpected(`a reply before the QMP greeting: ${excerpt(JSON.stringify(msg))}`));
       return;
     }
+    if (id === undefined && this.pending.has(NO_ID)) {
+      this.settle(NO_ID, error, msg);
+      return;
+    }
     if (typeof id !== 'number' || !this.pending.has(id)) {
       if (typeof id === 'number' && this.abandoned.delete(id)) return; // late reply to a timed-out/aborted request
       const why =
@@ -517,6 +561,10 @@ export class QmpClient {
       this.fail(this.unexpected(why));
       return;
     }
+    this.settle(id, error, msg);
+  }
+
+  private settle(id: number, error: Record<string, unknown> | undefined, msg: Record<string, unknown>): void {
     const p = this.pending.get(id)!;
     if (error) {
       p.reject(new QmpCommandError(p.command, String(error['class'] ?? 'GenericError'), String(error['desc'] ?? '')));

@@ -23,6 +23,7 @@ import { describe, expect, it } from 'vitest';
 import { ActionFailedError, runAction } from '../../src/actions/executor.js';
 import { readNicRecords } from '../../src/actions/host-net.js';
 import { tapNameFor } from '../../src/actions/plan-nic.js';
+import type { ProgressEvent } from '../../src/actions/executor.js';
 import type { Outcome, PlanJson } from '../../src/actions/types.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
@@ -243,30 +244,43 @@ describe('rollback', () => {
     expect(await records(sb)).toEqual({});
   });
 
-  it('device_add refused (the slot was taken behind plugboard\'s back): netdev_del, tap gone, nothing on the bridge, runtime file byte-identical', async () => {
+  it('device_add refused twice (each slot planned is taken behind plugboard\'s back): undone, planned again once, then netdev_del, tap gone, nothing on the bridge, runtime file byte-identical', async () => {
     const br = createBridge();
     const sb = await startSandbox({ name: 'hn-rb3', nics: 1, extraKvmCmd: ['-nodefaults'] });
     const before = sb.runtimeText();
     const t = new Transcript();
     const uuid = randomUUID();
     const tap = tapNameFor(uuid);
-    // Over the HMP monitor (the QMP socket is the action's), before the first step: a device at 0xd.
-    const err = await failure(
-      runAction(
-        { type: 'hot-add-nic', instance: 'hn-rb3', link: br, uuid },
-        { root: sb.root, transcript: t, onProgress: (e) => e.phase === 'planned' && hmpSync(monitor(sb), 'device_add e1000,id=squat,bus=pci.0,addr=0xd') },
-      ),
-    );
+    // Over the HMP monitor (the QMP socket is the action's), before the first step of each plan: a
+    // device at the slot just planned. The executor undoes, probes everything, plans 0xe, and gives up
+    // when that one is taken too.
+    const squatters: string[] = [];
+    const squat = (e: ProgressEvent) => {
+      if (e.phase !== 'planned' || e.plan.allocation?.bus !== 'pci.0') return;
+      const name = `squat${squatters.length}`;
+      squatters.push(`${name}@${e.plan.allocation.addr}`);
+      hmpSync(monitor(sb), `device_add e1000,id=${name},bus=pci.0,addr=${e.plan.allocation.addr}`);
+    };
+    const err = await failure(runAction({ type: 'hot-add-nic', instance: 'hn-rb3', link: br, uuid }, { root: sb.root, transcript: t, onProgress: squat }));
     const id = err.outcome.plan.device.id;
+    expect(squatters).toEqual(['squat0@0xd', 'squat1@0xe']);
     expect(err.outcome.status).toBe('rolled-back');
-    expect(err.message).toMatch(/QEMU refused device_add: PCI: slot 13 function 0 not available for virtio-net-pci, in use by e1000,id=squat/);
+    expect(err.message).toMatch(/QEMU refused device_add: PCI: slot 14 function 0 not available for virtio-net-pci, in use by e1000,id=squat1 \(GenericError\) — QEMU refused the place it was given although plugboard had read its whole layout just before/);
+    expect(err.outcome.plan.notes.join('\n')).toMatch(/QEMU refused pci\.0 slot 0xd \(PCI: slot 13 function 0 not available .*id=squat0\); undone: netdev_del .*; plugboard read QEMU's whole layout and planned again/);
     expect(err.outcome.undone).toEqual([`netdev_del {"id":"${id}"}`, `host: tap ${tap} gone`]);
-    expect(sentCommands(t).filter((c) => CHANGING.has(c.execute)).map((c) => c.execute)).toEqual(['netdev_add', 'device_add', 'netdev_del']);
+    expect(sentCommands(t).filter((c) => CHANGING.has(c.execute)).map((c) => c.execute)).toEqual([
+      'netdev_add',
+      'device_add',
+      'netdev_del',
+      'netdev_add',
+      'device_add',
+      'netdev_del',
+    ]);
     expect(linkExists(tap)).toBe(false);
     expect(bridgePorts(br)).toEqual([]);
     expect(sb.runtimeText()).toBe(before);
     expect(await records(sb)).toEqual({});
-    expect(await sb.peripheralIds()).toContain('squat');
+    expect(await sb.peripheralIds()).toEqual(expect.arrayContaining(['squat0', 'squat1']));
     expect(await sb.peripheralIds()).not.toContain(id);
   });
 
@@ -341,7 +355,13 @@ describe('unplug', () => {
     const done = await runAction({ type: 'unplug-nic', instance: 'hn-pend', device: added.plan.device.uuid, timeoutMs: 300 }, { root: sb.root, transcript: t });
     expect(done.status).toBe('done');
     expect(done.leftovers).toEqual([]);
-    expect(sentCommands(t).filter((c) => CHANGING.has(c.execute)).map((c) => c.execute)).toEqual(['netdev_del']);
+    // Whether QEMU still has the NIC is its answer to device_del: DeviceNotFound (system_reset
+    // finished the unplug), so nothing was unplugged now; the netdev, tap and record go.
+    const sent = sentCommands(t);
+    expect(sent.filter((c) => CHANGING.has(c.execute)).map((c) => c.execute)).toEqual(['device_del', 'netdev_del']);
+    const delId = (sent.find((c) => c.execute === 'device_del') as { id?: unknown }).id;
+    const delReply = t.entries().find((e) => e.direction === 'in' && (JSON.parse(e.json) as { id?: unknown }).id === delId);
+    expect(JSON.parse(delReply!.json)).toMatchObject({ error: { class: 'DeviceNotFound' } });
     expect(linkExists(tap)).toBe(false);
     expect(await records(sb)).toEqual({});
     expect(await nicIds(sb)).not.toContain(id);

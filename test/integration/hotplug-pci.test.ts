@@ -117,8 +117,14 @@ describe('virtio-blk-pci on a paused VM (no guest)', () => {
     const done = await runAction({ type: 'unplug-disk', instance: 'vm3', device: id, timeoutMs: 300 }, { root: sb.root, transcript: t });
     expect(done.status).toBe('done');
     expect(done.leftovers).toEqual([]);
-    const sentCmds = t.entries().filter((e) => e.direction === 'out').map((e) => JSON.parse(e.json) as { execute: string; arguments?: unknown });
-    expect(sentCmds.map((c) => c.execute)).not.toContain('device_del');
+    const sentCmds = t.entries().filter((e) => e.direction === 'out').map((e) => JSON.parse(e.json) as { execute: string; arguments?: unknown; id?: number });
+    // The unplug's device_del is QEMU's answer to "is it there": DeviceNotFound, then planned again
+    // from which devices QEMU has (none of that id) and which nodes are left.
+    const del = sentCmds.filter((c) => c.execute === 'device_del');
+    expect(del).toHaveLength(1);
+    const delReply = t.entries().find((e) => e.direction === 'in' && (JSON.parse(e.json) as { id?: number }).id === del[0]!.id);
+    expect(JSON.parse(delReply!.json)).toMatchObject({ error: { class: 'DeviceNotFound' } });
+    expect(sentCmds.map((c) => c.execute)).toContain('query-named-block-nodes');
     expect(sentCmds.find((c) => c.execute === 'blockdev-del')?.arguments).toEqual({ 'node-name': id });
     expect(await sb.nodeNames()).toEqual([]);
     expect(diskIds(await sb.load())).toEqual([]);

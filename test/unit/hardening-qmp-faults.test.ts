@@ -91,11 +91,12 @@ const HOT_ADD_COMMANDS: [string, number][] = [
   ['device_add', 0],
   ['query-pci', 1],
 ];
+// An unplug asks only what backs the device; QEMU's answer to device_del says whether it has it;
+// the first qom-list (is it gone yet?) goes in the same write as the device_del.
 const UNPLUG_COMMANDS: [string, number][] = [
-  ['qom-list', 0],
   ['query-block', 0],
   ['device_del', 0],
-  ['qom-list', 1],
+  ['qom-list', 0],
 ];
 
 interface Result {

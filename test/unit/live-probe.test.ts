@@ -147,6 +147,58 @@ describe('probeLive on recorded QEMU 7.2 replies', () => {
     expect((await probeLive(new ReplayQmp(loadQmpFixture('lsi-mixed')))).skipped).toBeUndefined();
   });
 
+  it('with scope backends reads only query-block: one command; devices, PCI and SCSI are marked as not read', async () => {
+    const qmp = new ReplayQmp(loadQmpFixture('lsi-mixed'));
+    const live = await probeLive(qmp, { scope: 'backends' });
+    expect(qmp.sent.map((c) => c.execute)).toEqual(['query-block']);
+    expect(live.skipped).toEqual(['pci', 'scsi', 'peripherals']);
+    expect(live.peripherals).toEqual([]);
+    expect(live.controller).toBeNull();
+    expect(live.blocks.find((b) => b.deviceId === 'disk-11111111-2222-3333')).toMatchObject({ style: 'drive', device: 'disk-11111111-2222-3333' });
+    expect(live.blocks.find((b) => b.deviceId === 'disk-22222222-3333-4444')).toMatchObject({ style: 'blockdev', nodeName: 'disk-22222222-3333-4444' });
+  });
+
+  it('with scope pci reads query-pci, qom-list and query-block in one round trip, no SCSI address', async () => {
+    const qmp = new ReplayQmp(loadQmpFixture('lsi-mixed'));
+    const live = await probeLive(qmp, { scope: 'pci' });
+    expect(qmp.roundTrips).toBe(1);
+    expect(qmp.sent.map((c) => c.execute)).toEqual(['query-pci', 'qom-list', 'query-block']);
+    expect(live.skipped).toEqual(['scsi']);
+    expect(live.scsi).toEqual([]);
+    expect(live.pci.find((f) => f.slot === 13)).toMatchObject({ qdevId: 'disk-22222222-3333-4444', driver: 'virtio-blk-pci' });
+    expect(live.controller).toMatchObject({ driver: 'lsi53c895a', slot: 2 });
+  });
+
+  it('with scope scsi takes the addresses the runtime file gives and asks only the others; no query-pci', async () => {
+    const qmp = new ReplayQmp(loadQmpFixture('lsi-mixed'));
+    // The file describes disk-1111… (at another place than QEMU has it: the file's word is taken) and
+    // not disk-4444…, which is asked.
+    const knownScsi = new Map([['disk-11111111-2222-3333', { bus: 'scsi.0', channel: 0, scsiId: 6, lun: 0 }]]);
+    const live = await probeLive(qmp, { scope: 'scsi', knownScsi });
+    expect(qmp.roundTrips).toBe(2);
+    expect(qmp.sent.slice(0, 2).map((c) => c.execute)).toEqual(['qom-list', 'query-block']);
+    expect(new Set(qmp.sent.slice(2).map((c) => c.arguments?.['path']))).toEqual(new Set(['/machine/peripheral/disk-44444444-5555-6666']));
+    expect(live.skipped).toEqual(['pci']);
+    expect(live.scsiFromFile).toEqual(['disk-11111111-2222-3333']);
+    expect(live.scsi.map((d) => [d.id, d.bus, d.controllerId, d.scsiId, d.lun]).sort()).toEqual([
+      ['disk-11111111-2222-3333', 'scsi.0', 'scsi', 6, 0],
+      ['disk-44444444-5555-6666', 'scsi.0', 'scsi', 0, 0],
+    ]);
+    expect(live.controller).toMatchObject({ driver: 'lsi53c895a', maxTarget: 7 });
+  });
+
+  it('with scope scsi and every SCSI device known: one round trip, not a single qom-get', async () => {
+    const qmp = new ReplayQmp(loadQmpFixture('lsi-mixed'));
+    const knownScsi = new Map([
+      ['disk-11111111-2222-3333', { bus: 'scsi.0', channel: 0, scsiId: 2, lun: 0 }],
+      ['disk-44444444-5555-6666', { bus: 'scsi.0', channel: 0, scsiId: 0, lun: 0 }],
+    ]);
+    const live = await probeLive(qmp, { scope: 'scsi', knownScsi });
+    expect(qmp.roundTrips).toBe(1);
+    expect(qmp.sent.map((c) => c.execute)).toEqual(['qom-list', 'query-block']);
+    expect(live.scsi.map((d) => d.id).sort()).toEqual(['disk-11111111-2222-3333', 'disk-44444444-5555-6666']);
+  });
+
   it('leaves out a SCSI device that vanishes between qom-list and qom-get, with a note', async () => {
     const fx = loadQmpFixture('lsi-mixed');
     const qmp = new ReplayQmp(fx, (execute, args) =>

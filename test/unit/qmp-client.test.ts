@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   HmpCommandError,
   QmpAbortedError,
@@ -67,7 +68,9 @@ describe('QmpClient connect', () => {
     expect(client.greeting.version).toEqual({ major: 7, minor: 2, micro: 22, package: 'Debian 1:7.2+dfsg-7+deb12u18+b3' });
     expect(client.greeting.capabilities).toEqual(['oob']);
     expect(conn.commands.map((c) => c.execute)).toEqual(['qmp_capabilities']);
-    expect(typeof conn.commands[0]!.id).toBe('string');
+    // QEMU 7.2 reads one byte per main-loop iteration: compact JSON, no id on the capabilities
+    // (alone in flight), a short numeric id on the others.
+    expect(conn.commands[0]!.raw).toBe('{"execute":"qmp_capabilities"}');
   });
 
   it('reports a socket that never greets as busy within the greeting timeout, and closes it', async () => {
@@ -136,6 +139,42 @@ describe('QmpClient connect', () => {
     await within(conn.closed, 2_000, 'the client to close after the failed handshake');
   });
 
+  it('with pipelineCapabilities resolves once qmp_capabilities is sent: the first commands go right behind it, and its reply (no id) is matched', async () => {
+    const server = await fake({ autoCapabilities: false });
+    const connecting = QmpClient.connect(server.path, { pipelineCapabilities: true });
+    const conn = await server.nextConnection();
+    const client = await connecting;
+    clients.push(client);
+    const reply = client.execute('query-status');
+    const caps = await conn.nextCommand();
+    const status = await conn.nextCommand();
+    expect([caps.raw, status.raw]).toEqual(['{"execute":"qmp_capabilities"}', `{"execute":"query-status","id":${String(status.id)}}`]);
+    conn.reply(caps, {});
+    conn.reply(status, { status: 'paused', running: false });
+    await expect(reply).resolves.toEqual({ status: 'paused', running: false });
+    // After the negotiation a reply without id is again QEMU out of step.
+    const next = rejection(client.execute('query-status'));
+    await conn.nextCommand();
+    conn.send({ return: {} });
+    expect(await next).toBeInstanceOf(QmpProtocolError);
+  });
+
+  it('with pipelineCapabilities a refused qmp_capabilities fails the connection: the commands behind it reject with a QmpConnectError naming it', async () => {
+    const server = await fake({ autoCapabilities: false });
+    const connecting = QmpClient.connect(server.path, { pipelineCapabilities: true });
+    const conn = await server.nextConnection();
+    const client = await connecting;
+    clients.push(client);
+    const pending = rejection(client.execute('query-block'));
+    const caps = await conn.nextCommand();
+    conn.replyError(caps, 'GenericError', 'injected');
+    const err = await pending;
+    expect(err).toBeInstanceOf(QmpConnectError);
+    expect((err as Error).message).toBe(`QEMU refused qmp_capabilities on ${server.path}: injected`);
+    expect(client.closed).toBe(true);
+    await within(conn.closed, 2_000, 'the client to close after the failed negotiation');
+  });
+
   it('is cancelled by an already-aborted signal before connecting', async () => {
     const server = await fake();
     const err = await rejection(QmpClient.connect(server.path, { signal: AbortSignal.abort() }));
@@ -145,6 +184,28 @@ describe('QmpClient connect', () => {
 });
 
 describe('QmpClient execute', () => {
+  it('writes the commands issued in one tick in one write (QEMU, woken by the first line, would otherwise often run before the next is written)', async () => {
+    const { client, conn } = await pair();
+    // Node flushes corked writes with the socket's _writev; an uncorked write goes through _write.
+    const proto = net.Socket.prototype as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+    const write = vi.spyOn(proto, '_write');
+    const writev = vi.spyOn(proto, '_writev');
+    try {
+      const a = client.execute('query-pci');
+      const b = client.execute('query-block');
+      const [ca, cb] = [await conn.nextCommand(), await conn.nextCommand()];
+      expect(write).not.toHaveBeenCalled();
+      expect(writev).toHaveBeenCalledTimes(1);
+      expect((writev.mock.calls[0]![0] as unknown[]).length).toBe(2);
+      conn.reply(ca, []);
+      conn.reply(cb, []);
+      await Promise.all([a, b]);
+    } finally {
+      write.mockRestore();
+      writev.mockRestore();
+    }
+  });
+
   it('matches replies to requests by id, whatever the order and with events in between', async () => {
     const { client, conn } = await pair();
     const seen: string[] = [];
@@ -154,6 +215,7 @@ describe('QmpClient execute', () => {
     const cmdA = await conn.nextCommand();
     const cmdB = await conn.nextCommand();
     expect(cmdA.id).not.toEqual(cmdB.id);
+    expect(cmdB.raw).toBe(`{"execute":"query-block","id":${String(cmdB.id)}}`);
     conn.event('RESUME');
     conn.reply(cmdB, [{ device: 'b' }]);
     conn.event('STOP');
