@@ -16,8 +16,8 @@
  * - an unplug's `device_del` answered DeviceNotFound: nothing was done; planned again from which
  *   devices QEMU has.
  * Commands that only check (the verification after `device_add`, the first "is it gone" after
- * `device_del`) go in the same write as the command they check, and an unplug's `device_del` right
- * behind its probe (EarlyUnplug).
+ * `device_del`) go in the same write as the command they check. Nothing that changes QEMU is sent
+ * before the plan is made from QEMU's answers: a probe that fails leaves the instance as it was.
  */
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
@@ -651,17 +651,16 @@ async function planAndExecute(qmp: QmpClient, action: Action, rf: RuntimeFile, s
   const probe = probeFor(action, rf);
   const first = await planFromLive(qmp, action, rf, probe, st);
   try {
-    return await execute(qmp, first.plan, {
+    return await execute(qmp, first, {
       ...st,
       retryWhenTaken: action.type === 'hot-add-disk' || action.type === 'hot-add-nic',
       retryWhenAbsent: probe.scope === 'backends',
-      ...(first.early ? { early: first.early } : {}),
     });
   } catch (error) {
     if (error instanceof DeviceAbsentError) {
       // QEMU does not have the device: what it has (and which block node is left) decides.
       const again = await planFromLive(qmp, action, rf, { scope: 'devices' }, st);
-      return execute(qmp, again.plan, { ...st, retryWhenTaken: false, retryWhenAbsent: false });
+      return execute(qmp, again, { ...st, retryWhenTaken: false, retryWhenAbsent: false });
     }
     if (!(error instanceof PlaceTakenError)) throw error;
     // QEMU has a device where the plan saw none (the runtime file places a device wrongly, or
@@ -671,36 +670,15 @@ async function planAndExecute(qmp: QmpClient, action: Action, rf: RuntimeFile, s
       `QEMU refused ${error.plan.allocation ? allocationText(error.plan.allocation) : error.plan.device.id} (${error.refusal.desc})` +
       `${error.undone.length > 0 ? `; undone: ${error.undone.join('; ')}` : ''}; plugboard read QEMU's whole layout and planned again`;
     const again = await planFromLive(qmp, action, rf, { scope: 'all' }, { ...st, newUuid: () => uuid }, note);
-    return execute(qmp, again.plan, { ...st, retryWhenTaken: false, retryWhenAbsent: false });
+    return execute(qmp, again, { ...st, retryWhenTaken: false, retryWhenAbsent: false });
   }
-}
-
-/**
- * An unplug's `device_del` and its first "is it gone" qom-list, sent while QEMU still reads the
- * probe: the command does not depend on QEMU's answers (the unplug planners refuse on the runtime
- * file alone, and QEMU answers DeviceNotFound for a device it does not have), so QEMU goes on to it
- * without waiting for plugboard to read the probe and plan. The plan made from the probe takes its
- * answer as its device_del step's (execute).
- */
-interface EarlyUnplug {
-  command: QmpCommand;
-  reply: Promise<unknown>;
-  /** The qom-list after it: whether QEMU still lists the device. */
-  poll: Promise<boolean>;
-  /** Event mark from before the device_del (DEVICE_DELETED is looked for after it). */
-  mark: EventMark;
-}
-
-function sameCommand(a: QmpCommand | HostCommand, b: QmpCommand): boolean {
-  return isQmp(a) && a.execute === b.execute && JSON.stringify(a.arguments) === JSON.stringify(b.arguments);
 }
 
 /**
  * Probes (as `probe` says), then plans `action` from the runtime file and what QEMU has. What needs
  * no QEMU (the file's bus model, host facts) is gathered while QEMU reads the probe. An unplug's
  * probe (scope `backends`) does not ask which devices QEMU has: the plan takes the device as there,
- * its device_del goes right behind the probe (EarlyUnplug), and QEMU's answer tells (DeviceNotFound:
- * planned again from a full look).
+ * and QEMU's answer to its device_del tells (DeviceNotFound: planned again from a full look).
  */
 async function planFromLive(
   qmp: QmpClient,
@@ -709,67 +687,22 @@ async function planFromLive(
   probe: ProbeOptions,
   st: RunState,
   note?: string,
-): Promise<{ plan: Plan; early?: EarlyUnplug }> {
-  const mark = qmp.mark();
+): Promise<Plan> {
   const probing = pipelined(probeLive(qmp, { ...probe, signal: st.signal }));
   qmp.flush();
   const offline = await offlineContext(action, rf, st);
   const present = probe.scope === 'backends' ? true : undefined;
   // A hot-add allocates from the bus model: built now, while QEMU answers.
   if (action.type === 'hot-add-disk' || action.type === 'hot-add-nic') offline.model();
-  let early: EarlyUnplug | undefined;
-  let pre: Plan | undefined;
-  if (present) {
-    pre = makePlan(action, contextOf(offline, {})); // the planner's refusals, before anything changes
-    const step = pre.steps.find((s) => isQmp(s.command) && s.command.execute === 'device_del');
-    if (step && isQmp(step.command) && pre.unplugWait) {
-      const uncancelled = { ...st, signal: undefined };
-      early = {
-        command: step.command,
-        reply: pipelined(sendStep(qmp, step.command, uncancelled)),
-        poll: pipelined(isPresent(qmp, pre.unplugWait.id, uncancelled)),
-        mark,
-      };
-    }
-  }
-  try {
-    let live = await probing;
-    if (action.type === 'hot-add-disk') live = await waitForReleasedBackend(qmp, live, action.path, probe, st);
-    // An unplug also looks for a block node its device left behind (query-block lists attached nodes only).
-    const nodeNames =
-      action.type === 'unplug-disk' && needsNodeNames(rf, live, action.device, present) ? await namedBlockNodes(qmp, st) : undefined;
-    const plan = makePlan(action, withLive(offline, live, nodeNames, present));
-    if (note !== undefined) plan.notes.push(note);
-    if (early && !plan.steps.some((s) => sameCommand(s.command, early!.command))) {
-      throw new PlugboardError(`internal: the plan of ${plan.device.id} lost the device_del sent with the probe`);
-    }
-    st.onProgress?.({ phase: 'planned', plan });
-    return { plan, ...(early ? { early } : {}) };
-  } catch (error) {
-    if (early && pre) throw await earlyUnplugFailed(early, error, pre, st);
-    throw error;
-  }
-}
-
-/**
- * The probe (or the planning) failed after an unplug's device_del was sent with it. QEMU refusing
- * that device_del changed nothing: the probe's error stands. Otherwise the device may be leaving
- * QEMU while plugboard cannot tell what backs it: a pending unplug is recorded and the operator is
- * sent to look, as when the wait for an unplug loses track.
- */
-async function earlyUnplugFailed(early: EarlyUnplug, error: unknown, pre: Plan, st: RunState): Promise<unknown> {
-  const answer = await early.reply.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (answer instanceof QmpCommandError && !/already in the process of unplug/.test(answer.desc)) return error;
-  const { id, kind } = pre.device;
-  await recordPendingUnplug(st.root, pre.instance, { id, kind }).catch(() => undefined);
-  const message =
-    `unplug of ${id} was requested, but plugboard lost track of it: ${error instanceof Error ? error.message : String(error)}; ` +
-    `the runtime file still lists it and a pending unplug is recorded — run plugboard show --live ${pre.instance}, ` +
-    `then plugboard unplug ${kind} ${pre.instance} ${id} again to finish`;
-  return new ActionFailedError(message, outcome(pre, 'failed', message, st.started), { cause: error });
+  let live = await probing;
+  if (action.type === 'hot-add-disk') live = await waitForReleasedBackend(qmp, live, action.path, probe, st);
+  // An unplug also looks for a block node its device left behind (query-block lists attached nodes only).
+  const nodeNames =
+    action.type === 'unplug-disk' && needsNodeNames(rf, live, action.device, present) ? await namedBlockNodes(qmp, st) : undefined;
+  const plan = makePlan(action, withLive(offline, live, nodeNames, present));
+  if (note !== undefined) plan.notes.push(note);
+  st.onProgress?.({ phase: 'planned', plan });
+  return plan;
 }
 
 interface ExecState extends RunState {
@@ -780,8 +713,6 @@ interface ExecState extends RunState {
    * `device_del` answered DeviceNotFound → DeviceAbsentError (runAction plans again).
    */
   retryWhenAbsent: boolean;
-  /** The plan's device_del, already sent (planFromLive). */
-  early?: EarlyUnplug;
 }
 
 /** The text of a runtime file, or undefined if it cannot be made (the write then says why). */
@@ -801,7 +732,7 @@ function pipelined<T>(p: Promise<T>): Promise<T> {
 
 async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outcome> {
   const done: PlanStep[] = [];
-  const mark = st.early?.mark ?? qmp.mark();
+  const mark = qmp.mark();
   const fail = async (
     message: string,
     cause: unknown,
@@ -857,16 +788,14 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
   let index = 0;
   for (const step of plan.steps) {
     const cmd = step.command;
-    // A device_del sent with the probe (planFromLive) is in QEMU's hands already.
-    const early = st.early && sameCommand(cmd, st.early.command) ? st.early : undefined;
-    if (st.signal?.aborted && !early) return fail(`interrupted before: ${step.purpose}`, st.signal.reason);
+    if (st.signal?.aborted) return fail(`interrupted before: ${step.purpose}`, st.signal.reason);
     st.onProgress?.({ phase: 'step', index: index++, purpose: step.purpose });
     try {
-      const sent = early ? early.reply : sendStep(qmp, cmd, uncancelled);
+      const sent = sendStep(qmp, cmd, uncancelled);
       if (isQmp(cmd) && cmd.execute === 'device_add' && plan.verify.kind === 'present' && cmd.arguments?.['id'] === plan.verify.id) {
         verifying = pipelined(verifyPresent(qmp, plan, st));
       } else if (isQmp(cmd) && cmd.execute === 'device_del' && plan.unplugWait && cmd.arguments?.['id'] === plan.unplugWait.id) {
-        firstPoll = early ? early.poll : pipelined(isPresent(qmp, plan.unplugWait.id, uncancelled));
+        firstPoll = pipelined(isPresent(qmp, plan.unplugWait.id, uncancelled));
       }
       if (step === plan.steps[plan.steps.length - 1]) runtimeText = serializeQuietly(plan.runtimeAfter);
       await sent;
