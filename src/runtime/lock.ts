@@ -143,10 +143,14 @@ async function readHolder(path: string): Promise<ReadResult> {
   return { kind: 'unreadable', text };
 }
 
+/** This process's start time (/proc/self/stat): read once, it does not change. */
+let myStart: number | null | undefined;
+
 async function myHolder(): Promise<LockHolder> {
+  if (myStart === undefined) myStart = (await procStat(process.pid))?.start ?? null;
   return {
     pid: process.pid,
-    start: (await procStat(process.pid))?.start ?? null,
+    start: myStart,
     since: new Date().toISOString(),
     token: randomBytes(8).toString('hex'),
   };
@@ -223,6 +227,23 @@ function interrupted(name: string, signal: AbortSignal): RefusedError {
   return new RefusedError(`interrupted while waiting for the lock of instance ${name}; nothing was changed`, { cause: signal.reason });
 }
 
+/** Creates the lock directory. One that appeared since the root was checked is checked again (a link?). */
+async function makeLockDir(root: string, name: string, dir: string): Promise<void> {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new NotFoundError(`${root} does not exist: cannot lock instance ${name} (use --root DIR or PLUGBOARD_ROOT)`, {
+        cause: err,
+      });
+    }
+    if (code !== 'EEXIST') throw new PlugboardError(`cannot create lock directory ${dir}: ${(err as Error).message}`, { cause: err });
+    // It existed: it may have appeared (as a link?) since the check above.
+    await checkRootTree(root, { dirs: [LOCK_DIR_NAME] });
+  }
+}
+
 /**
  * Take the lock of instance `name` under `root`, waiting up to `timeoutMs` while another live
  * process holds it. Taking the lock is the way into every change of an instance, so the root is
@@ -241,20 +262,10 @@ export async function acquireInstanceLock(root: string, name: string, opts: Lock
   const deadline = Date.now() + Math.max(0, opts.timeoutMs);
   const pollMs = Math.max(1, opts.pollMs ?? DEFAULT_POLL_MS);
   if (opts.signal?.aborted) throw interrupted(name, opts.signal);
-  await checkRootTree(root, lockedTree(name));
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new NotFoundError(`${root} does not exist: cannot lock instance ${name} (use --root DIR or PLUGBOARD_ROOT)`, {
-        cause: err,
-      });
-    }
-    if (code !== 'EEXIST') throw new PlugboardError(`cannot create lock directory ${dir}: ${(err as Error).message}`, { cause: err });
-    // It existed: it may have appeared (as a link?) since the check above.
-    await checkRootTree(root, { dirs: [LOCK_DIR_NAME] });
-  }
+  const found = new Set<string>();
+  await checkRootTree(root, lockedTree(name), found);
+  // Made once per root: usually there already, and checked just now.
+  if (!found.has(LOCK_DIR_NAME)) await makeLockDir(root, name, dir);
 
   const me = await myHolder();
   const tmp = join(dir, `.lock-${me.token}.tmp`);

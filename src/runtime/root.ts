@@ -191,7 +191,7 @@ async function linkProblem(path: string, what: string): Promise<string> {
  */
 // (Blocking lstat/realpath/readlink: a dozen calls on a tmpfs cost microseconds, where each
 // asynchronous one took a thread-pool round trip; every action runs this twice.)
-export async function rootTreeProblem(root: string, check: RootCheck = {}): Promise<string | null> {
+export async function rootTreeProblem(root: string, check: RootCheck = {}, found?: Set<string>): Promise<string | null> {
   let real: string;
   try {
     real = realpathSync(root);
@@ -217,6 +217,7 @@ export async function rootTreeProblem(root: string, check: RootCheck = {}): Prom
     if (st.isSymbolicLink()) return `refusing to use ${root}: ${p} ${await linkProblem(p, 'directories outside it')}`;
     const problem = directoryProblem(p, st);
     if (problem) return `refusing to use ${root}: ${problem}`;
+    found?.add(d);
   }
   for (const f of check.files ?? []) {
     const p = join(root, f);
@@ -226,9 +227,12 @@ export async function rootTreeProblem(root: string, check: RootCheck = {}): Prom
   return null;
 }
 
-/** Throws RefusedError with the reason when rootTreeProblem finds one (see there). */
-export async function checkRootTree(root: string, check: RootCheck = {}): Promise<void> {
-  const problem = await rootTreeProblem(root, check);
+/**
+ * Throws RefusedError with the reason when rootTreeProblem finds one (see there). `found` receives
+ * the entries of `check.dirs` that exist (and passed).
+ */
+export async function checkRootTree(root: string, check: RootCheck = {}, found?: Set<string>): Promise<void> {
+  const problem = await rootTreeProblem(root, check, found);
   if (problem) throw new RefusedError(problem);
 }
 
