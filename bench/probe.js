@@ -1,7 +1,11 @@
 /**
  * Figure 2: the live probe of 100 running QEMUs, all at once — for each: connect, greeting,
- * `qmp_capabilities`, the probe's queries, disconnect (`withQmp` + `probeLive`, what `show --live`
- * and the TUI do) — against the same queries over plain sockets.
+ * `qmp_capabilities`, the probe's queries, disconnect (`withQmp` + `probeLive`) — against the same
+ * queries over plain sockets. Two lines:
+ * - `live-probe-100`: the probe of the list of instances (the view's refresh of every instance,
+ *   scope `overview`: the SCSI addresses of the disks the runtime file describes are taken from it);
+ * - `live-probe-100-full`: the full probe (scope `all`: what the instance screen, `show --live` and
+ *   `check` read), one `qom-get` more per SCSI disk and property.
  *
  * The floor sends, per QEMU, exactly the bytes plugboard's probe sent to that QEMU (its lines as the
  * client wrote them, recorded once through a transcript: ids, key order and all; QEMU 7.2 reads one
@@ -25,7 +29,7 @@ const ROUND_TIMEOUT_MS = 30_000;
  * the round trips it made (commands issued before any of the previous ones was answered share a
  * batch), after the `qmp_capabilities` line (`capabilities`).
  */
-export async function recordBatches(socketPath, withQmp, probeLive) {
+export async function recordBatches(socketPath, withQmp, probeLive, probeOptions = {}) {
   const out = [];
   const transcript = { record: (direction, _socket, json) => direction === 'out' && out.push(`${json}\n`) };
   const sizes = [];
@@ -44,7 +48,7 @@ export async function recordBatches(socketPath, withQmp, probeLive) {
         });
       },
     };
-    return probeLive(recorder);
+    return probeLive(recorder, probeOptions);
   });
   // The client writes a line for each execute, in order: qmp_capabilities first, then the probe's.
   const [capabilities, ...lines] = out;
@@ -111,55 +115,60 @@ export async function run({ runs = 15 } = {}) {
   logQemus('probe', instances);
   const sockets = instances.map((i) => qmpSocketPath(root, i.name));
 
-  // What plugboard's probe writes to each QEMU, as lines, in its round trips.
-  const lines = [];
-  for (const s of sockets) lines.push(await recordBatches(s, withQmp, probeLive));
-  const commands = lines.reduce((n, r) => n + r.batches.reduce((k, x) => k + x.length, 0), 0);
-  const bytes = lines.reduce((n, r) => n + r.capabilities.length + r.batches.flat().reduce((k, l) => k + l.length, 0), 0);
-  const trips = lines.map((r) => r.batches.length);
-  log(
-    `probe: ${commands} probe commands for ${QEMUS} QEMUs (+ qmp_capabilities each), ${bytes} bytes sent in all, ` +
-      `${Math.min(...trips)}–${Math.max(...trips)} round trips after the capabilities`,
-  );
-
-  const ours = async () => {
-    const states = await Promise.all(sockets.map((s) => withQmp(s, { greetingTimeoutMs: 5_000 }, (qmp) => probeLive(qmp))));
-    const scsi = states.reduce((n, st) => n + st.scsi.length, 0);
-    if (states.length !== QEMUS || scsi === 0) throw new Error('the probe did not see the instances\' SCSI disks');
-  };
-  const floor = async () => {
-    await Promise.all(sockets.map((s, i) => rawProbe(s, lines[i])));
-  };
-  const timed = async (fn, what) => {
-    const start = performance.now();
-    await withTimeout(fn(), ROUND_TIMEOUT_MS, what);
-    return performance.now() - start;
-  };
-
-  // Warm-up: JIT, QEMU's first-answer costs.
-  for (let i = 0; i < 2; i++) {
-    await timed(ours, 'probe warm-up');
-    await timed(floor, 'plain-socket warm-up');
-  }
-  const a = [];
-  const b = [];
-  for (let i = 0; i < runs; i++) {
-    a.push(await timed(ours, 'probe of 100 QEMUs'));
-    b.push(await timed(floor, 'plain-socket probe of 100 QEMUs'));
-  }
-  const s = summary(a);
-  log(
-    `probe: ${QEMUS} QEMUs at once: plugboard median ${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)}); ` +
-      `plain sockets median ${median(b).toFixed(1)} ms (min ${Math.min(...b).toFixed(1)})`,
-  );
+  const { loadRuntimeFile } = await fromDist('src/runtime/load.js');
+  const { runtimeFilePath } = await fromDist('src/runtime/root.js');
+  const { knownScsiAddresses } = await fromDist('src/live/probe.js');
+  const known = [];
+  for (const i of instances) known.push(knownScsiAddresses(await loadRuntimeFile(runtimeFilePath(root, i.name))));
+  const listScope = (i) => ({ scope: 'overview', knownScsi: known[i] });
+  const fullScope = () => ({});
   return [
-    result({
-      name: 'live-probe-100',
-      unit: 'ms',
-      value: s.median,
-      baseline: median(b),
-      target: { ratio: 1.5, value: 250 },
-      runs,
-    }),
+    await measure('live-probe-100', 'the list\'s probe (overview)', listScope),
+    await measure('live-probe-100-full', 'the full probe', fullScope),
   ];
+
+  async function measure(name, what, optionsOf) {
+    // What plugboard's probe writes to each QEMU, as lines, in its round trips.
+    const lines = [];
+    for (const [i, s] of sockets.entries()) lines.push(await recordBatches(s, withQmp, probeLive, optionsOf(i)));
+    const commands = lines.reduce((n, r) => n + r.batches.reduce((k, x) => k + x.length, 0), 0);
+    const bytes = lines.reduce((n, r) => n + r.capabilities.length + r.batches.flat().reduce((k, l) => k + l.length, 0), 0);
+    const trips = lines.map((r) => r.batches.length);
+    log(
+      `probe: ${what}: ${commands} probe commands for ${QEMUS} QEMUs (+ qmp_capabilities each), ${bytes} bytes sent in all, ` +
+        `${Math.min(...trips)}–${Math.max(...trips)} round trips after the capabilities`,
+    );
+
+    const ours = async () => {
+      const states = await Promise.all(sockets.map((s, i) => withQmp(s, { greetingTimeoutMs: 5_000 }, (qmp) => probeLive(qmp, optionsOf(i)))));
+      const scsi = states.reduce((n, st) => n + st.scsi.length, 0);
+      if (states.length !== QEMUS || scsi === 0) throw new Error('the probe did not see the instances\' SCSI disks');
+    };
+    const floor = async () => {
+      await Promise.all(sockets.map((s, i) => rawProbe(s, lines[i])));
+    };
+    const timed = async (fn, label) => {
+      const start = performance.now();
+      await withTimeout(fn(), ROUND_TIMEOUT_MS, label);
+      return performance.now() - start;
+    };
+
+    // Warm-up: JIT, QEMU's first-answer costs.
+    for (let i = 0; i < 2; i++) {
+      await timed(ours, 'probe warm-up');
+      await timed(floor, 'plain-socket warm-up');
+    }
+    const a = [];
+    const b = [];
+    for (let i = 0; i < runs; i++) {
+      a.push(await timed(ours, `${what} of 100 QEMUs`));
+      b.push(await timed(floor, 'plain-socket probe of 100 QEMUs'));
+    }
+    const s = summary(a);
+    log(
+      `probe: ${what}: ${QEMUS} QEMUs at once: plugboard median ${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)}); ` +
+        `plain sockets median ${median(b).toFixed(1)} ms (min ${Math.min(...b).toFixed(1)})`,
+    );
+    return result({ name, unit: 'ms', value: s.median, baseline: median(b), target: { ratio: 1.5, value: 250 }, runs });
+  }
 }

@@ -27,7 +27,7 @@ import type { BusModel } from '../bus/types.js';
 import { QmpAbortedError, QmpCommandError, QmpConnectError } from '../qmp/errors.js';
 import { type EventMark, type QmpClient, withQmp } from '../qmp/client.js';
 import type { Transcript } from '../qmp/transcript.js';
-import { probeLive, type KnownScsiAddress, type LiveState, type ProbeOptions } from '../live/probe.js';
+import { knownScsiAddresses, probeLive, type LiveState, type ProbeOptions } from '../live/probe.js';
 import { overlayLive } from '../live/overlay.js';
 import { backendOf, detectBackendStyle } from '../live/backend.js';
 import { clearPendingUnplug, pendingFilePath, prunePending, recordPendingUnplug } from '../live/pending.js';
@@ -553,22 +553,11 @@ function probeFor(action: Action, rf: RuntimeFile): ProbeOptions {
     case 'hot-add-disk': {
       const type = action.diskType ?? rf.hvparams.disk_type;
       if (!isHotpluggableDiskType(type)) return { scope: 'all' };
-      return isScsiDiskType(type) ? { scope: 'scsi', knownScsi: scsiAddressesOfFile(rf) } : { scope: 'pci' };
+      return isScsiDiskType(type) ? { scope: 'scsi', knownScsi: knownScsiAddresses(rf) } : { scope: 'pci' };
     }
     default:
       return { scope: 'all' };
   }
-}
-
-/** The SCSI address of every device whose hvinfo has one, by device id. */
-function scsiAddressesOfFile(rf: RuntimeFile): Map<string, KnownScsiAddress> {
-  const known = new Map<string, KnownScsiAddress>();
-  for (const d of [...rf.disks, ...rf.nics]) {
-    const h = d.hvinfo;
-    if (!('scsi-id' in h) || typeof h.id !== 'string' || typeof h.bus !== 'string') continue;
-    known.set(h.id, { bus: h.bus, channel: h.channel, scsiId: h['scsi-id'], lun: h.lun });
-  }
-  return known;
 }
 
 /**

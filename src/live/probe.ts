@@ -12,6 +12,7 @@ import { PlugboardError } from '../errors.js';
 import { QmpCommandError } from '../qmp/errors.js';
 import { formatPath, plugboardErrorMap } from '../runtime/issues.js';
 import { scsiControllerInfo } from '../bus/controllers.js';
+import type { RuntimeFile } from '../runtime/types.js';
 
 /** What the probe needs of a QMP connection (`QmpClient` has it). */
 export interface QmpExecutor {
@@ -28,8 +29,8 @@ export interface ProbeOptions {
   signal?: AbortSignal;
   /**
    * What to read (default `all`: everything, for `check`, `show --live`, the TUI and previews).
-   * - `backends`: only what backs each device (query-block): an unplug, whose `device_del` is sent
-   *   right behind it and tells by its answer whether QEMU has the device;
+   * - `backends`: only what backs each device (query-block): an unplug, whose `device_del` then
+   *   tells by its answer whether QEMU has the device;
    *
    * the others read which devices QEMU has and what backs them (qom-list /machine/peripheral and
    * query-block), then
@@ -40,15 +41,31 @@ export interface ProbeOptions {
    *   ids; only the others are asked (qom-get). QEMU is the arbiter of a taken address: a device
    *   the runtime file places wrongly makes QEMU refuse the `device_add`, and the executor then
    *   probes everything and plans again.
+   * - `overview`: everything `all` reads, except that the SCSI addresses of the devices in
+   *   `knownScsi` are taken as given, as with `scsi`: the list of instances, refreshed every few
+   *   seconds for every instance. A device moved by hand to another address under the same id is
+   *   seen by what reads everything (the instance screen, `show --live`, `check`), and a hot-add
+   *   onto its address is refused by QEMU and planned again.
    * The parts not read are empty and named in `LiveState.skipped`: nothing may conclude from them
    * (no PCI function, no SCSI device) what QEMU does not have.
    */
-  scope?: 'all' | 'backends' | 'devices' | 'pci' | 'scsi';
-  /** For scope `scsi`: the SCSI address of each device the runtime file describes, by device id. */
+  scope?: 'all' | 'backends' | 'devices' | 'pci' | 'scsi' | 'overview';
+  /** For scopes `scsi` and `overview`: the SCSI address of each device the runtime file describes, by device id. */
   knownScsi?: ReadonlyMap<string, KnownScsiAddress>;
 }
 
 /** A SCSI address as the runtime file gives it (hvinfo `bus`, `channel`, `scsi-id`, `lun`). */
+/** The SCSI address of every disk and NIC whose hvinfo has one, by device id (ProbeOptions.knownScsi). */
+export function knownScsiAddresses(rf: RuntimeFile): Map<string, KnownScsiAddress> {
+  const known = new Map<string, KnownScsiAddress>();
+  for (const d of [...rf.disks, ...rf.nics]) {
+    const h = d.hvinfo;
+    if (!('scsi-id' in h) || typeof h.id !== 'string' || typeof h.bus !== 'string') continue;
+    known.set(h.id, { bus: h.bus, channel: h.channel, scsiId: h['scsi-id'], lun: h.lun });
+  }
+  return known;
+}
+
 export interface KnownScsiAddress {
   bus: string;
   channel: number;
@@ -452,7 +469,7 @@ export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): P
     }
     return parseLiveReplies({ queryPci: [], qomList: [], queryBlock, scsiProps: {}, skipped: ['pci', 'scsi', 'peripherals'] });
   }
-  const withPci = scope === 'all' || scope === 'pci';
+  const withPci = scope === 'all' || scope === 'pci' || scope === 'overview';
   const queries: { what: string; command: string; args?: Record<string, unknown> }[] = [
     ...(withPci ? [{ what: 'query-pci', command: 'query-pci' }] : []),
     { what: 'qom-list /machine/peripheral', command: 'qom-list', args: { path: '/machine/peripheral' } },
@@ -474,7 +491,7 @@ export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): P
     const t = childType(p.type);
     if (t !== undefined) driverOf.set(p.name, t);
   }
-  const known = scope === 'scsi' ? options.knownScsi : undefined;
+  const known = scope === 'scsi' || scope === 'overview' ? options.knownScsi : undefined;
   const ids = list
     .filter((p) => SCSI_DEVICE_TYPES.includes(childType(p.type) ?? '') && known?.has(p.name) !== true)
     .map((p) => p.name);
@@ -485,7 +502,8 @@ export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): P
     queryBlock,
     scsiProps,
     vanished,
-    ...(scope === 'scsi' ? { skipped: ['pci'] as const, ...(known ? { knownScsi: known } : {}) } : {}),
+    ...(scope === 'scsi' ? { skipped: ['pci'] as const } : {}),
+    ...(known ? { knownScsi: known } : {}),
   });
 }
 

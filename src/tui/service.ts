@@ -19,7 +19,7 @@ import type { Action, Outcome, Plan } from '../actions/types.js';
 import type { ProgressEvent } from '../actions/executor.js';
 import { InputError, PlugboardError, RefusedError } from '../errors.js';
 import { readPending, type PendingUnplug } from '../live/pending.js';
-import { probeLive, type LiveState } from '../live/probe.js';
+import { knownScsiAddresses, probeLive, type LiveState } from '../live/probe.js';
 import { withQmp } from '../qmp/client.js';
 import { QmpBusyError, QmpConnectError } from '../qmp/errors.js';
 import type { Transcript } from '../qmp/transcript.js';
@@ -282,7 +282,13 @@ export class InstanceService {
     return rf;
   }
 
-  private async probe(name: string, record: boolean, signal: AbortSignal): Promise<{ live: LiveState | null; status: LiveStatus }> {
+  /** Probes the instance: everything, or the overview (ProbeOptions scope `overview`) with the runtime file `overviewOf`. */
+  private async probe(
+    name: string,
+    record: boolean,
+    signal: AbortSignal,
+    overviewOf?: RuntimeFile,
+  ): Promise<{ live: LiveState | null; status: LiveStatus }> {
     try {
       const live = await withQmp(
         qmpSocketPath(this.root, name),
@@ -292,7 +298,7 @@ export class InstanceService {
           signal,
           ...(record && this.transcript ? { transcript: this.transcript } : {}),
         },
-        (qmp) => probeLive(qmp, { signal }),
+        (qmp) => probeLive(qmp, overviewOf ? { signal, scope: 'overview', knownScsi: knownScsiAddresses(overviewOf) } : { signal }),
       );
       return { live, status: { kind: 'live', at: Date.now() } };
     } catch (error) {
@@ -334,7 +340,11 @@ export class InstanceService {
       live = prev?.live ?? null;
       liveStatus = prev?.liveStatus ?? { kind: 'not-asked' };
     } else if (status === 'running') {
-      ({ live, status: liveStatus } = await this.probe(name, opts.record === true, signal));
+      // The list pass (keep: false) of an instance nobody opened reads the overview (the SCSI
+      // addresses of the devices the runtime file describes taken from it: one qom-get fewer per
+      // disk, for every instance every few seconds); an opened instance is read in full.
+      const overview = opts.keep === false && !this.views.has(name);
+      ({ live, status: liveStatus } = await this.probe(name, opts.record === true, signal, overview ? rf : undefined));
     }
     signal.throwIfAborted();
     const view = buildInstanceView({ rf, live, liveStatus, pending: pend.pending, warnings: pend.warning ? [pend.warning] : [] });

@@ -199,6 +199,25 @@ describe('probeLive on recorded QEMU 7.2 replies', () => {
     expect(live.scsi.map((d) => d.id).sort()).toEqual(['disk-11111111-2222-3333', 'disk-44444444-5555-6666']);
   });
 
+  it('with scope overview reads everything but the SCSI addresses the runtime file gives (the list refresh)', async () => {
+    const qmp = new ReplayQmp(loadQmpFixture('lsi-mixed'));
+    const knownScsi = new Map([['disk-11111111-2222-3333', { bus: 'scsi.0', channel: 0, scsiId: 2, lun: 0 }]]);
+    const live = await probeLive(qmp, { scope: 'overview', knownScsi });
+    expect(qmp.sent.slice(0, 3).map((c) => c.execute)).toEqual(['query-pci', 'qom-list', 'query-block']);
+    // Only the device the file does not describe is asked for its address.
+    expect(new Set(qmp.sent.slice(3).map((c) => c.arguments?.['path']))).toEqual(new Set(['/machine/peripheral/disk-44444444-5555-6666']));
+    expect(live.skipped ?? []).toEqual([]);
+    expect(live.scsiFromFile).toEqual(['disk-11111111-2222-3333']);
+    expect(live.pci.find((f) => f.slot === 13)).toMatchObject({ qdevId: 'disk-22222222-3333-4444' });
+    expect(live.scsi.map((d) => d.id).sort()).toEqual(['disk-11111111-2222-3333', 'disk-44444444-5555-6666']);
+    // The full probe of the same QEMU asks both.
+    const full = new ReplayQmp(loadQmpFixture('lsi-mixed'));
+    await probeLive(full);
+    expect(new Set(full.sent.filter((c) => c.execute === 'qom-get').map((c) => c.arguments?.['path']))).toEqual(
+      new Set(['/machine/peripheral/disk-11111111-2222-3333', '/machine/peripheral/disk-44444444-5555-6666']),
+    );
+  });
+
   it('leaves out a SCSI device that vanishes between qom-list and qom-get, with a note', async () => {
     const fx = loadQmpFixture('lsi-mixed');
     const qmp = new ReplayQmp(fx, (execute, args) =>

@@ -257,6 +257,38 @@ describe('InstanceService', () => {
     }
   });
 
+  it('the list refresh asks no SCSI address the runtime file gives; an opened instance is read in full', async () => {
+    const rf = await load('db1');
+    const addr = new Map(rf.disks.map((d) => [(d.hvinfo as { id: string }).id, d.hvinfo as unknown as Record<string, unknown>]));
+    fake = await FakeQmpServer.start({
+      handler: (cmd: FakeCommand, conn: FakeQmpConnection) => {
+        if (cmd.execute === 'qom-list') {
+          conn.reply(cmd, [...addr.keys()].map((id) => ({ name: id, type: 'child<scsi-hd>' })));
+        } else if (cmd.execute === 'qom-get') {
+          const h = addr.get(path.basename(String(cmd.arguments?.['path'])))!;
+          const prop = String(cmd.arguments?.['property']);
+          conn.reply(cmd, prop === 'parent_bus' ? '/machine/peripheral/scsi/scsi.0' : prop === 'scsi-id' ? h['scsi-id'] : 0);
+        } else {
+          conn.reply(cmd, []);
+        }
+      },
+    });
+    await running('db1', fake);
+    try {
+      const service = new InstanceService({ root: root.root });
+      await service.refreshList();
+      const listed = fake.connections.find((c) => c.commands.some((x) => x.execute === 'qom-list'))!;
+      expect(listed.commands.map((c) => c.execute)).toEqual(['qmp_capabilities', 'query-pci', 'qom-list', 'query-block']);
+      const before = fake.connections.length;
+      const view = await service.loadView('db1');
+      expect(view.liveStatus.kind).toBe('live');
+      const opened = fake.connections.slice(before);
+      expect(opened.flatMap((c) => c.commands).filter((c) => c.execute === 'qom-get').length).toBeGreaterThanOrEqual(rf.disks.length);
+    } finally {
+      await notRunning('db1');
+    }
+  });
+
   it('a QMP socket someone else holds shows as busy within the greeting timeout, not as a hang', async () => {
     fake = await FakeQmpServer.start({ greeting: false });
     await running('db1', fake);
