@@ -33,7 +33,7 @@ import { backendOf, detectBackendStyle } from '../live/backend.js';
 import { clearPendingUnplug, pendingFilePath, prunePending, recordPendingUnplug } from '../live/pending.js';
 import { isHotpluggableDiskType, isScsiDiskType } from '../runtime/hvparams.js';
 import { parseRuntimeText, readRuntimeTextSync } from '../runtime/load.js';
-import { writeRuntimeFileAtomic } from '../runtime/write.js';
+import { prepareRuntimeFileWrite, type PreparedWrite } from '../runtime/write.js';
 import { serializeRuntime } from '../runtime/serialize.js';
 import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import { withInstanceLock } from '../runtime/lock.js';
@@ -409,6 +409,11 @@ async function waitGone(
   opts: ExecuteOptions,
   firstPoll?: Promise<boolean>,
 ): Promise<boolean> {
+  // The usual SCSI case: the qom-list sent right behind the device_del already shows the device
+  // gone. Answer at once, without an event waiter and its abort plumbing (the `since` mark keeps
+  // a DEVICE_DELETED that arrived meanwhile for the loop below).
+  let present = firstPoll === undefined ? undefined : await firstPoll;
+  if (present === false) return true;
   const deadline = Date.now() + timeoutMs;
   let eventSeen = false;
   const ac = new AbortController();
@@ -429,11 +434,10 @@ async function waitGone(
     );
   try {
     let interval = 1;
-    let poll = firstPoll;
     for (;;) {
       if (eventSeen) return true;
-      if (!(await (poll ?? isPresent(qmp, id, { ...opts, signal: undefined })))) return true;
-      poll = undefined;
+      if (!(present ?? (await isPresent(qmp, id, { ...opts, signal: undefined })))) return true;
+      present = undefined;
       const left = deadline - Date.now();
       if (left <= 0 || opts.signal?.aborted) return false;
       await Promise.race([event, delay(Math.min(interval, left), ac.signal)]);
@@ -720,6 +724,17 @@ function pipelined<T>(p: Promise<T>): Promise<T> {
 }
 
 async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outcome> {
+  const write: { prepared?: PreparedWrite } = {};
+  try {
+    return await executeSteps(qmp, plan, st, write);
+  } finally {
+    // Not committed (the action failed, is pending, or is planned again): no temp file left behind.
+    write.prepared?.discard();
+  }
+}
+
+/** execute's work; `write.prepared` is the runtime file's temp file once made (see there). */
+async function executeSteps(qmp: QmpClient, plan: Plan, st: ExecState, write: { prepared?: PreparedWrite }): Promise<Outcome> {
   const done: PlanStep[] = [];
   const mark = qmp.mark();
   const fail = async (
@@ -786,7 +801,16 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
       } else if (isQmp(cmd) && cmd.execute === 'device_del' && plan.unplugWait && cmd.arguments?.['id'] === plan.unplugWait.id) {
         firstPoll = pipelined(isPresent(qmp, plan.unplugWait.id, uncancelled));
       }
-      if (step === plan.steps[plan.steps.length - 1]) runtimeText = serializeQuietly(plan.runtimeAfter);
+      if (step === plan.steps[plan.steps.length - 1]) {
+        // The command (and its check) go out now, not at the end of this tick: what follows is
+        // done while QEMU reads and answers them.
+        qmp.flush();
+        runtimeText = serializeQuietly(plan.runtimeAfter);
+        // The temp file (checks, write, fsync) too: only the rename and the directory fsync are
+        // left for the end. Not when the wait may be long (a PCI unplug waits for the guest), so
+        // that a killed process seldom leaves a temp file behind.
+        if (runtimeText !== undefined && !plan.unplugWait?.needsGuest) write.prepared = prepareRuntimeFileWrite(st.file, runtimeText);
+      }
       await sent;
       done.push(step);
     } catch (error) {
@@ -896,7 +920,8 @@ async function execute(qmp: QmpClient, plan: Plan, st: ExecState): Promise<Outco
   }
 
   try {
-    await writeRuntimeFileAtomic(st.file, runtimeText ?? serializeRuntime(plan.runtimeAfter), { expectText: st.text });
+    write.prepared ??= prepareRuntimeFileWrite(st.file, runtimeText ?? serializeRuntime(plan.runtimeAfter));
+    await write.prepared.commit({ expectText: st.text });
   } catch (error) {
     if (plan.verify.kind === 'present') {
       return fail(`QEMU has ${plan.device.id}, but the runtime file could not be written (${error instanceof Error ? error.message : String(error)})`, error);

@@ -670,7 +670,10 @@ export async function withQmp<T>(
   try {
     return await work(qmp);
   } finally {
-    await qmp.close();
+    // close() closes the descriptor at once (destroy → uv_close: QEMU sees the end of the
+    // connection and serves its next client); its promise only waits for Node's 'close' event, a
+    // loop turn later, which the caller (holding the instance lock meanwhile) need not wait for.
+    void qmp.close();
   }
 }
 

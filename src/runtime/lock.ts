@@ -24,7 +24,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, linkSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -107,6 +107,9 @@ export async function isHolderAlive(h: Pick<LockHolder, 'pid' | 'start'>): Promi
   return true;
 }
 
+/** Bytes read of a lock file: far more than a holder record takes. */
+const HOLDER_READ_BYTES = 1024;
+
 type ReadResult = { kind: 'gone' } | { kind: 'holder'; holder: LockHolder } | { kind: 'unreadable'; text: string };
 
 async function readHolder(path: string): Promise<ReadResult> {
@@ -115,7 +118,13 @@ async function readHolder(path: string): Promise<ReadResult> {
     // Never through a link: a lock file is a plain file plugboard made.
     const fd = openSync(path, fsc.O_RDONLY | (fsc.O_NOFOLLOW ?? 0));
     try {
-      text = readFileSync(fd, 'utf8');
+      // One read: a holder record is ~100 bytes, and a read of a regular file that returns less than
+      // asked has reached its end (readFileSync's fstat and second read cost two more system calls
+      // on every release). A file that fills the buffer is no record plugboard wrote.
+      const buf = Buffer.allocUnsafe(HOLDER_READ_BYTES);
+      const n = readSync(fd, buf, 0, HOLDER_READ_BYTES, 0);
+      text = buf.toString('utf8', 0, n);
+      if (n === HOLDER_READ_BYTES) return { kind: 'unreadable', text };
     } finally {
       closeSync(fd);
     }

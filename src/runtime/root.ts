@@ -164,7 +164,7 @@ export function directoryProblem(path: string, st: Stats, opts: { ancestor?: boo
   return null;
 }
 
-async function lstatOrNull(path: string): Promise<Stats | null> {
+function lstatOrNull(path: string): Stats | null {
   try {
     return lstatSync(path);
   } catch (err) {
@@ -175,7 +175,7 @@ async function lstatOrNull(path: string): Promise<Stats | null> {
 }
 
 /** `is a symbolic link (to T): …` */
-async function linkProblem(path: string, what: string): Promise<string> {
+function linkProblem(path: string, what: string): string {
   let target = '?';
   try {
     target = readlinkSync(path);
@@ -189,40 +189,41 @@ async function linkProblem(path: string, what: string): Promise<string> {
  * The first reason why `root` (and `check.dirs`/`check.files` under it) cannot be trusted, or null
  * when it can (or when the root does not exist: callers report that themselves).
  */
-// (Blocking lstat/realpath/readlink: a dozen calls on a tmpfs cost microseconds, where each
-// asynchronous one took a thread-pool round trip; every action runs this twice.)
+// (Blocking lstat/realpath/readlink, and no await between them: a dozen calls on a tmpfs cost
+// microseconds, where each asynchronous one took a thread-pool round trip; every action runs this.)
 export async function rootTreeProblem(root: string, check: RootCheck = {}, found?: Set<string>): Promise<string | null> {
   let real: string;
   try {
-    real = realpathSync(root);
+    // realpath(3), one system call: the JavaScript realpathSync lstat()s every component.
+    real = realpathSync.native(root);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw new PlugboardError(`cannot check ${root}: ${(err as Error).message}`, { cause: err });
   }
   for (let dir = dirname(real); ; dir = dirname(dir)) {
-    const st = await lstatOrNull(dir);
+    const st = lstatOrNull(dir);
     const problem = st && directoryProblem(dir, st, { ancestor: true });
     if (problem) return `refusing to use ${root}: ${problem}`;
     if (dir === dirname(dir)) break;
   }
-  const rootSt = await lstatOrNull(real);
+  const rootSt = lstatOrNull(real);
   if (!rootSt) return null;
   const rootProblem = directoryProblem(root, rootSt);
   if (rootProblem) return `refusing to use ${root}: ${rootProblem}`;
   for (const d of check.dirs ?? []) {
     const p = join(root, d);
-    const st = await lstatOrNull(p);
+    const st = lstatOrNull(p);
     if (!st) continue;
-    if (st.isSymbolicLink()) return `refusing to use ${root}: ${p} ${await linkProblem(p, 'directories outside it')}`;
+    if (st.isSymbolicLink()) return `refusing to use ${root}: ${p} ${linkProblem(p, 'directories outside it')}`;
     const problem = directoryProblem(p, st);
     if (problem) return `refusing to use ${root}: ${problem}`;
     found?.add(d);
   }
   for (const f of check.files ?? []) {
     const p = join(root, f);
-    const st = await lstatOrNull(p);
-    if (st?.isSymbolicLink()) return `refusing to use ${p}: it ${await linkProblem(p, 'any file on the node')}`;
+    const st = lstatOrNull(p);
+    if (st?.isSymbolicLink()) return `refusing to use ${p}: it ${linkProblem(p, 'any file on the node')}`;
   }
   return null;
 }

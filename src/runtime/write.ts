@@ -53,6 +53,75 @@ function isRoot(): boolean {
  * thread-pool round trip when asynchronous, ~3 ms of a hot-add's time on a loaded node.
  */
 export async function writeRuntimeFileAtomic(path: string, text: string, opts: WriteOptions = {}): Promise<void> {
+  await prepareRuntimeFileWrite(path, text).commit(opts);
+}
+
+/**
+ * A runtime file write in two halves (see writeRuntimeFileAtomic): `prepareRuntimeFileWrite` makes
+ * the complete, fsynced temp file — for a caller that can do it while it waits for something else
+ * (the executor, while QEMU answers its last command) — and `commit` checks `expectText`, renames
+ * and fsyncs the directory; `discard` removes the temp file instead. A preparation that failed
+ * throws its error from `commit`, so the caller meets it where the write belongs.
+ */
+export interface PreparedWrite {
+  commit(opts?: WriteOptions): Promise<void>;
+  /** Removes the temp file (nothing written); idempotent, never throws. */
+  discard(): void;
+}
+
+export function prepareRuntimeFileWrite(path: string, text: string): PreparedWrite {
+  let tmp: string;
+  try {
+    tmp = writeTempFile(path, text);
+  } catch (err) {
+    return {
+      commit: () => Promise.reject(err),
+      discard: () => undefined,
+    };
+  }
+  let pending = true;
+  const discard = () => {
+    if (!pending) return;
+    pending = false;
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // gone
+    }
+  };
+  return {
+    discard,
+    commit: async (opts: WriteOptions = {}) => {
+      if (!pending) throw new PlugboardError(`cannot write ${path}: its temp file was already used or discarded`);
+      try {
+        if (opts.expectText !== undefined) {
+          let current: string | undefined;
+          try {
+            current = readRuntimeTextSync(path);
+          } catch {
+            current = undefined;
+          }
+          if (current !== opts.expectText) {
+            throw new RefusedError(
+              `${path} changed since plugboard read it (Ganeti or another tool rewrote it); nothing written, run again`,
+            );
+          }
+        }
+        await opts.beforeRename?.(tmp);
+        renameSync(tmp, path);
+        pending = false;
+      } catch (err) {
+        discard();
+        if (err instanceof PlugboardError) throw err;
+        throw new PlugboardError(`cannot write ${path}: ${reason(err)}; the file is unchanged`, { cause: err });
+      }
+      syncDirectory(path);
+    },
+  };
+}
+
+/** The checks, then the temp file next to `path` with `text`, fsynced and closed: its path. */
+function writeTempFile(path: string, text: string): string {
   const dir = dirname(path);
   const base = basename(path);
   let dirSt: Stats | undefined;
@@ -95,22 +164,7 @@ export async function writeRuntimeFileAtomic(path: string, text: string, opts: W
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    if (opts.expectText !== undefined) {
-      let current: string | undefined;
-      try {
-        current = readRuntimeTextSync(path);
-      } catch {
-        current = undefined;
-      }
-      if (current !== opts.expectText) {
-        throw new RefusedError(
-          `${path} changed since plugboard read it (Ganeti or another tool rewrote it); nothing written, run again`,
-        );
-      }
-    }
-    await opts.beforeRename?.(tmp);
-    renameSync(tmp, path);
-    created = false;
+    return tmp;
   } catch (err) {
     if (fd !== undefined) {
       try {
@@ -129,8 +183,11 @@ export async function writeRuntimeFileAtomic(path: string, text: string, opts: W
     if (err instanceof PlugboardError) throw err;
     throw new PlugboardError(`cannot write ${path}: ${reason(err)}; the file is unchanged`, { cause: err });
   }
+}
 
-  // The new file is in place; make the rename durable.
+/** The new file is in place; make the rename durable. */
+function syncDirectory(path: string): void {
+  const dir = dirname(path);
   let dfd: number | undefined;
   try {
     dfd = openSync(dir, fsc.O_RDONLY | (fsc.O_DIRECTORY ?? 0));
