@@ -19,6 +19,12 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     new Option('--root <dir>', 'Ganeti KVM runtime root').env('PLUGBOARD_ROOT').default(undefined, '/var/run/ganeti/kvm-hypervisor'),
   );
 
+  program.option('-V, --version', "print plugboard's version");
+  if (commandWord(argv) === undefined && argv.some((a) => a === '--version' || a === '-V')) {
+    io.stdout(`${(await import('./version.js')).plugboardVersion()}\n`);
+    return ExitCode.ok;
+  }
+
   let exitCode: number = ExitCode.ok;
   const setExit = (code: number): void => {
     exitCode = code;

@@ -6,6 +6,7 @@
  * what state it left (`pending`, undone, nothing changed, done), and that state is the truth:
  * the runtime file, QEMU and the pending records agree with what it said.
  */
+import { spawn } from 'node:child_process';
 import { renameSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -181,5 +182,29 @@ describe('Ctrl-C, strictly', () => {
     expect([code, signal]).toEqual([1, null]);
     expect(child.stderr()).toMatch(/^plugboard: interrupted before: add scsi-hd .*; undone: HMP drive_del .*; runtime file untouched$/m);
     expect(await sb.blocks()).toEqual(blocksBefore);
+  });
+});
+
+describe('the reader of the output goes away (plugboard … | head)', () => {
+  it('a hotplug whose stdout is closed before it writes still finishes: exit 0, no stack trace, the disk in QEMU and in the runtime file', async () => {
+    const sb = await startSandbox({ name: 'intp1', diskType: 'scsi-hd', scsiControllerType: 'lsi', disks: 1, extraKvmCmd: ['-nodefaults'] });
+    const before = diskIds(await sb.load());
+    const child = spawn(process.execPath, [ensureCliBuilt(), '--root', sb.root, 'hotplug', 'disk', 'intp1', '--path', await sb.image('new')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FORCE_COLOR: '0' },
+    });
+    // The read end closed at once: every write of the CLI to stdout meets EPIPE.
+    child.stdout!.destroy();
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (t: string) => (err += t));
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    figures.faults++;
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const after = diskIds(await sb.load());
+    expect(after).toHaveLength(before.length + 1);
+    const added = after.find((id) => !before.includes(id))!;
+    expect(await sb.peripheralIds()).toContain(added);
+    expect(readdirSync(path.join(sb.root, 'plugboard-lock'))).toEqual([]);
   });
 });

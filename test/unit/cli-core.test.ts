@@ -108,3 +108,13 @@ describe('plugboard show / list / cmdline', () => {
     expect((await run('show', 'x', '--runtime-file', FIXTURE)).code).toBe(2);
   });
 });
+
+describe('plugboard --version', () => {
+  it("prints package.json's version and exits 0, also after --root; never opens the view", async () => {
+    const pkg = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    for (const argv of [['--version'], ['-V'], ['--root', '/nonexistent', '--version']]) {
+      const r = await run(...argv);
+      expect(r).toEqual({ code: 0, out: `${pkg.version}\n`, err: '' });
+    }
+  });
+});
