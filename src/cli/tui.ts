@@ -11,7 +11,7 @@ import { Transcript } from '../qmp/transcript.js';
 import { resolveRoot } from '../runtime/root.js';
 import { InstanceService } from '../tui/service.js';
 import type { CliIo } from './io.js';
-import { startDemo, type Demo } from './demo.js';
+import type { Demo } from './demo.js';
 
 /** What components/app-entry.tsx exports (typed here so src/ does not import it statically). */
 interface TuiModule {
@@ -100,6 +100,8 @@ export async function openDemo(opts: { qemu: boolean; guest: boolean }, io: CliI
   process.once('SIGINT', early);
   process.once('SIGTERM', early);
   try {
+    // The demo (QEMU launching, the sandbox, the test guest) is loaded only for `plugboard demo`.
+    const { startDemo } = await import('./demo.js');
     demo = await startDemo({ qemu: opts.qemu, guest: opts.guest, onStatus: (line) => io.stderr(`plugboard demo: ${line}\n`) });
   } finally {
     process.off('SIGINT', early);
