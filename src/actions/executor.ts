@@ -25,7 +25,7 @@ import { PlugboardError } from '../errors.js';
 import { buildBusModel } from '../bus/model.js';
 import type { BusModel } from '../bus/types.js';
 import { QmpAbortedError, QmpCommandError, QmpConnectError } from '../qmp/errors.js';
-import { type EventMark, type QmpClient, withQmp } from '../qmp/client.js';
+import { type QmpClient, withQmp } from '../qmp/client.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { knownScsiAddresses, probeLive, type LiveState, type ProbeOptions } from '../live/probe.js';
 import { overlayLive } from '../live/overlay.js';
@@ -542,7 +542,7 @@ function outcome(plan: Plan, status: Outcome['status'], message: string, started
 
 /**
  * What the plan of `action` needs QEMU to say (see ProbeOptions.scope): an unplug, what backs the
- * device (whether QEMU has it, its device_del sent with the probe says: see planFromLive); a SCSI
+ * device (whether QEMU has it, QEMU's answer to its device_del says: see planFromLive); a SCSI
  * disk hot-add, which devices there are, what backs them and the SCSI addresses — those of the
  * devices the runtime file describes are taken from it; a PCI hot-add (virtio-blk, NICs), the PCI
  * functions instead. Anything else (a disk type the planner refuses) reads everything.

@@ -326,21 +326,7 @@ const DRIVERS: Readonly<Record<string, Omit<DriverInfo, 'qomType'>>> = {
  * all: an unknown driver is taken to be PCI, the choice that can only make plugboard avoid a slot
  * too many, never hand out one QEMU took.
  */
-/** driverInfo's answers by driver name: asked for every device of every instance `list` reads. */
-const driverInfoCache = new Map<string, Readonly<DriverInfo & { known: boolean }>>();
-
-export function driverInfo(driver: string): Readonly<DriverInfo & { known: boolean }> {
-  let info = driverInfoCache.get(driver);
-  if (info === undefined) {
-    info = Object.freeze(lookUpDriver(driver));
-    // Bounded: names come from runtime files and QEMU; a pathological set must not grow it forever.
-    if (driverInfoCache.size >= 1_000) driverInfoCache.clear();
-    driverInfoCache.set(driver, info);
-  }
-  return info;
-}
-
-function lookUpDriver(driver: string): DriverInfo & { known: boolean } {
+export function driverInfo(driver: string): DriverInfo & { known: boolean } {
   const qomType = canonicalDriver(driver);
   if (Object.hasOwn(DRIVERS, qomType)) return { qomType, ...DRIVERS[qomType]!, known: true };
   const guess = (bus: DeviceBusKind, role: DriverInfo['role'] = 'other'): DriverInfo & { known: boolean } => ({

@@ -8,7 +8,6 @@
  * could not run), 2 for bad input.
  */
 import type { Command } from 'commander';
-import { InputError } from '../errors.js';
 import { resolveRoot, validateInstanceName } from '../runtime/root.js';
 import type { CliIo } from './io.js';
 import { timeoutMs } from './options.js';

@@ -18,13 +18,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createDiskImage, createSandboxInstance, type SandboxInstanceSpec } from '../demo/sandbox.js';
 import { findQemu } from '../qemu/binary.js';
 import { launchInstance } from '../qemu/instance.js';
 import type { QemuHandle } from '../qemu/launch.js';
 import { dumpJson, parseJson } from '../runtime/json.js';
 import { runtimeFilePath } from '../runtime/root.js';
+import { installDir } from './install.js';
 import type { Json, JsonObject } from '../runtime/types.js';
 
 /** Printed by the test guest's /init on its console once it is up (test/helpers/guest.ts). */
@@ -38,22 +38,13 @@ export interface GuestAssets {
   initrd: string;
 }
 
-/** The repository root this module belongs to (src/cli or dist/src/cli below it), if found. */
-function repoRoot(): string | undefined {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  return undefined;
-}
-
 /**
  * The cached test guest (kernel + initramfs + the `.stamp` prepare.sh writes last), or null when it
  * has not been built. `$PLUGBOARD_GUEST_DIR` overrides `<repo>/.cache/guest`.
  */
 export function findGuestAssets(env: NodeJS.ProcessEnv = process.env): GuestAssets | null {
-  const dir = env[GUEST_DIR_ENV] || (repoRoot() ? path.join(repoRoot()!, '.cache', 'guest') : undefined);
+  const install = env[GUEST_DIR_ENV] ? undefined : installDir();
+  const dir = env[GUEST_DIR_ENV] || (install ? path.join(install, '.cache', 'guest') : undefined);
   if (!dir) return null;
   const kernel = path.join(dir, 'vmlinuz');
   const initrd = path.join(dir, 'initramfs.cpio.gz');

@@ -5,7 +5,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from './commander.js';
-import { InputError } from '../errors.js';
 import type { Action } from '../actions/types.js';
 import type { CliIo } from './io.js';
 import { timeoutMs } from './options.js';

@@ -21,7 +21,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
 
   program.option('-V, --version', "print plugboard's version");
   if (commandWord(argv) === undefined && argv.some((a) => a === '--version' || a === '-V')) {
-    io.stdout(`${(await import('./version.js')).plugboardVersion()}\n`);
+    io.stdout(`${(await import('./install.js')).plugboardVersion()}\n`);
     return ExitCode.ok;
   }
 

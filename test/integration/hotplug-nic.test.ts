@@ -20,13 +20,11 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ActionFailedError, runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/actions/executor.js';
 import { readNicRecords } from '../../src/actions/host-net.js';
 import { tapNameFor } from '../../src/actions/plan-nic.js';
 import type { ProgressEvent } from '../../src/actions/executor.js';
 import type { Outcome, PlanJson } from '../../src/actions/types.js';
-import type { CliIo } from '../../src/cli/io.js';
-import { main } from '../../src/cli/main.js';
 import { InputError, RefusedError } from '../../src/errors.js';
 import { readPending } from '../../src/live/pending.js';
 import { Transcript } from '../../src/qmp/transcript.js';
@@ -43,7 +41,7 @@ import {
   useNetCleanup,
 } from '../helpers/net.js';
 import { startSandbox, useSandboxCleanup, type TestSandbox } from '../helpers/sandbox.js';
-import { sentCommands, failure, refusal, cli, type Cli } from '../helpers/actions.js';
+import { sentCommands, failure, refusal, cli } from '../helpers/actions.js';
 
 requireNetAdmin();
 useSandboxCleanup();

@@ -6,12 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runAction } from '../../src/actions/executor.js';
-import { main } from '../../src/cli/main.js';
-import type { CliIo } from '../../src/cli/io.js';
 import { readPending } from '../../src/live/pending.js';
 import { Transcript } from '../../src/qmp/transcript.js';
 import { diskIds, startSandbox, useSandboxCleanup, type TestSandbox } from '../helpers/sandbox.js';
-import { cli, type Cli } from '../helpers/actions.js';
+import { cli } from '../helpers/actions.js';
 
 useSandboxCleanup();
 

@@ -8,17 +8,15 @@
 import { appendFileSync, copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ActionFailedError, runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/actions/executor.js';
 import type { Outcome, PlanJson } from '../../src/actions/types.js';
-import type { CliIo } from '../../src/cli/io.js';
-import { main } from '../../src/cli/main.js';
 import { RefusedError } from '../../src/errors.js';
 import { readPending } from '../../src/live/pending.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { QmpBusyError } from '../../src/qmp/errors.js';
 import { Transcript } from '../../src/qmp/transcript.js';
-import { diskIds, startSandbox, useSandboxCleanup, type TestSandbox } from '../helpers/sandbox.js';
-import { sentCommands, failure, cli, type Cli } from '../helpers/actions.js';
+import { diskIds, startSandbox, useSandboxCleanup } from '../helpers/sandbox.js';
+import { sentCommands, failure, cli } from '../helpers/actions.js';
 
 useSandboxCleanup();
 

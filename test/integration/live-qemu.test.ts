@@ -19,7 +19,6 @@ import { QmpClient, withQmp } from '../../src/qmp/index.js';
 import { loadRuntimeFile } from '../../src/runtime/load.js';
 import type { RuntimeFile } from '../../src/runtime/types.js';
 import { startTestQemu, useTestQemuCleanup } from '../helpers/qemu.js';
-import { waitFor } from '../helpers/wait.js';
 
 useTestQemuCleanup();
 

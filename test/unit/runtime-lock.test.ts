@@ -46,6 +46,8 @@ async function contend(n: number, opts = { timeoutMs: 10_000, pollMs: 1 }): Prom
         log.push(`in ${i}`);
         writeFileSync(scratch, String(i));
         await nextTurn();
+        // Holding the lock across a timer tick is what is under test: the other contenders' poll
+        // timers fire meanwhile, and none of them may get in.
         await new Promise((r) => setTimeout(r, 1));
         expect(readFileSync(scratch, 'utf8')).toBe(String(i));
         log.push(`out ${i}`);
