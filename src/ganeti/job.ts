@@ -177,7 +177,17 @@ export function describeJobResult(r: JobResult): string {
   if (r.status !== 'success') return `Ganeti job ${r.id} is ${r.status}`;
   if (r.changes.length === 0) return `Ganeti job ${r.id} succeeded (nothing to change)`;
   const parts = r.devices.map((d) => {
-    const hp = d.hotplug === 'done' ? 'hot-plugged' : d.hotplug === 'failed' ? 'HOTPLUG FAILED' : d.assembleFailed ? 'not activated (assemble failed)' : 'at the next start';
+    const out = d.action === 'remove' || d.action === 'detach';
+    const hp =
+      d.hotplug === 'done'
+        ? out
+          ? 'hot-unplugged'
+          : 'hot-plugged'
+        : d.hotplug === 'failed'
+          ? 'HOTPLUG FAILED: the configuration changed, the node did not'
+          : d.assembleFailed
+            ? 'not activated (assemble failed)'
+            : 'at the next start';
     return `${d.kind}/${d.index} ${d.action} (${hp})`;
   });
   const other = r.changes.filter((c) => !c.device).map((c) => `${c.item}=${c.change}`);
