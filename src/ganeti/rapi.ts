@@ -223,7 +223,7 @@ export class RapiClient {
       }
       if (status !== undefined && FINAL_JOB_STATUSES.has(status)) break;
     }
-    const job = await retrying('reading', (left) => this.job(id, { signal, timeoutMs: Math.min(left, this.requestTimeoutMs) }));
+    const job = await retrying('the read', (left) => this.job(id, { signal, timeoutMs: Math.min(left, this.requestTimeoutMs) }));
     // Log lines the last wait answer did not carry (the job's own log is complete).
     for (const e of (job.oplog ?? []).flat()) seen(logEntryOf(e));
     return readJobResult(job);
