@@ -54,11 +54,11 @@ export type GanetiAction =
   | { kind: 'nic-add'; instance: string; nic: NicAddSpec }
   | { kind: 'nic-remove'; instance: string; nic: DeviceRef }
   /** Several device changes in one job (e.g. a disk and a NIC). */
-  | { kind: 'devices'; instance: string; disks: DeviceChange[]; nics: NicChange[] }
+  | { kind: 'devices'; instance: string; disks: DiskChange[]; nics: NicChange[] }
   /** The what-if screen's `-H` line. */
   | { kind: 'hvparams'; instance: string; hvparams: Record<string, string | number | boolean> };
 
-export type DeviceChange = { op: 'add'; disk: DiskAddSpec } | { op: 'remove'; disk: DeviceRef };
+export type DiskChange = { op: 'add'; disk: DiskAddSpec } | { op: 'remove'; disk: DeviceRef };
 export type NicChange = { op: 'add'; nic: NicAddSpec } | { op: 'remove'; nic: DeviceRef };
 
 export interface GanetiRequest {
@@ -233,7 +233,7 @@ export function planGanetiRequest(action: GanetiAction, options: PlanOptions): G
     };
   }
 
-  let disks: DeviceChange[] = [];
+  let disks: DiskChange[] = [];
   let nics: NicChange[] = [];
   switch (action.kind) {
     case 'disk-add':

@@ -3,7 +3,7 @@
  * cluster (test/fixtures/ganeti-rapi/): every scenario there, with the marks it must and must not give.
  */
 import { describe, expect, it } from 'vitest';
-import { compareWithGaneti, type NodeSide, type QemuSide } from '../../src/ganeti/compare.js';
+import { compareWithGaneti, type NodeSide } from '../../src/ganeti/compare.js';
 import { describeJobResult, readJobResult } from '../../src/ganeti/job.js';
 import { parseWith, rapiSchemas, type RapiInstance, type RapiInstanceInfo, type RapiJob } from '../../src/ganeti/schemas.js';
 import { ganetiInstanceOf, ganetiLabel, isRunning, withStaticInfo } from '../../src/ganeti/view.js';
