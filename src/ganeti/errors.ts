@@ -39,6 +39,8 @@ export type RapiFailure =
 /** A RAPI request did not get a usable answer. `endpoint` is the URL without credentials. */
 export class RapiError extends PlugboardError {
   override name = 'RapiError';
+  /** The HTTP status, when there was one. */
+  readonly status: number | undefined;
   constructor(
     readonly failure: RapiFailure,
     /** `GET /2/instances/inst1.example.com` */
@@ -50,8 +52,6 @@ export class RapiError extends PlugboardError {
     super(message, options);
     this.status = options?.status;
   }
-  /** The HTTP status, when there was one. */
-  readonly status: number | undefined;
 
   /** A retry may help: the daemon was down or restarting, or the network hiccuped. */
   get transient(): boolean {

@@ -38,7 +38,7 @@ export interface FakeRapi {
   url: string;
   socketPath: string | undefined;
   requests: RecordedRequest[];
-  /** Raw bytes received on connections that never completed TLS (a client that refused the certificate sends none). */
+  /** TCP (or Unix) connections accepted, completed TLS or not: a client that refuses the certificate connects but sends no request. */
   connections: number;
   close(): Promise<void>;
 }

@@ -14,7 +14,7 @@ import { planGanetiRequest } from '../../src/ganeti/plan.js';
 import { RapiClient } from '../../src/ganeti/rapi.js';
 import { RapiCredentials, readPinnedCertificate, resolveRapiSettings } from '../../src/ganeti/settings.js';
 import { readSsconf } from '../../src/ganeti/ssconf.js';
-import { ganetiInstanceOf } from '../../src/ganeti/view.js';
+import { ganetiInstanceOf, withStaticInfo } from '../../src/ganeti/view.js';
 import { CLUSTER_NAME, MASTER_NODE, RAPI_CERT, RAPI_PASSWORD, RAPI_USER, ganetiSkipReason, qemuSideOf, useGanetiCluster } from '../helpers/ganeti-cluster.js';
 import { TLS_DIR } from '../helpers/rapi-server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -114,6 +114,10 @@ try {
       expect(inst.disks.map((d) => d.size)).toEqual([64]);
       const all = await cluster.time('GET /2/instances?bulk=1', c.instances());
       expect(all.map((i) => i.name)).toContain(INST);
+      // The static info job: what the plain GET does not say (disk mode, the disk's own template and path).
+      const full = withStaticInfo(inst, await cluster.time('instance info job (static)', c.instanceInfo(INST)));
+      expect(full.disks[0]).toMatchObject({ mode: 'rw', template: 'file' });
+      expect(full.disks[0]?.path).toMatch(new RegExp(`^/srv/ganeti/file-storage/${INST.replace(/\./g, '\\.')}/[0-9a-f-]{36}\\.file\\.disk0$`));
     });
 
     it('a disk hot-added and removed through Ganeti: real jobs followed to their end, their log streamed, Ganeti and the node agree', async () => {
