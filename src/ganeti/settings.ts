@@ -13,6 +13,7 @@
  * | certificate | `--rapi-cert FILE` | `PLUGBOARD_RAPI_CERT` | `cert` | `/var/lib/ganeti/rapi.pem` when it exists |
  * | skip the certificate check | `--rapi-insecure` | — | — | off |
  * | the config file itself | `--rapi-config FILE` | `PLUGBOARD_RAPI_CONFIG` | — | `/etc/plugboard/rapi.conf` (optional) |
+ * | this node's name in the cluster | `--node NAME` | `PLUGBOARD_NODE` | — | the host name, when ssconf_node_list has it (or its first label) |
  *
  * The config file is `key = value` lines (`#` comments). When it holds a password it must be readable
  * by its owner alone (root or the user running plugboard): a group- or world-readable one is refused
@@ -47,6 +48,8 @@ export const RAPI_ENV = {
   password: 'PLUGBOARD_RAPI_PASSWORD',
   cert: 'PLUGBOARD_RAPI_CERT',
   config: 'PLUGBOARD_RAPI_CONFIG',
+  /** This node's name in the cluster, when the host name does not tell (see ssconf.ts localNodeName). */
+  node: 'PLUGBOARD_NODE',
 } as const;
 
 const CONFIG_KEYS = ['url', 'socket', 'user', 'password', 'cert'] as const;
@@ -91,6 +94,8 @@ export interface RapiSettings {
   socketPath: string | undefined;
   credentials: RapiCredentials | null;
   tls: RapiTls;
+  /** This node's name in the cluster (`--node`, PLUGBOARD_NODE, or the host name found in ssconf); undefined when unknown or not a Ganeti node. */
+  node: string | undefined;
   /** Where each setting came from, for messages: `--rapi`, `PLUGBOARD_RAPI`, `/etc/plugboard/rapi.conf`, `ssconf (master node)`. */
   from: { url: string; credentials: string; tls: string };
 }
@@ -104,7 +109,7 @@ export interface RapiSettingsInput {
   insecure?: boolean | undefined;
   /** `--rapi-config FILE` (an explicit file must exist). */
   configFile?: string | undefined;
-  /** `--node NAME`: this node's name in the cluster when the host name does not tell. */
+  /** `--node NAME` (else PLUGBOARD_NODE): this node's name in the cluster when the host name does not tell. */
   nodeName?: string | undefined;
   /** The environment to read (default `process.env`). */
   env?: NodeJS.ProcessEnv;
@@ -136,6 +141,8 @@ export async function resolveRapiSettings(input: RapiSettingsInput): Promise<Rap
   const config = await readConfigFile(configPath ?? input.defaultConfigFile ?? RAPI_CONFIG_FILE, configPath !== undefined, uid);
   const configName = config?.file ?? '';
 
+  const node = input.ssconf === null ? undefined : localNodeName(input.ssconf, input.nodeName ?? envValue('node'));
+
   // Endpoint.
   let urlText: string;
   let urlFrom: string;
@@ -150,8 +157,7 @@ export async function resolveRapiSettings(input: RapiSettingsInput): Promise<Rap
           `pass --rapi URL, set ${RAPI_ENV.url}, or put url = … in ${input.defaultConfigFile ?? RAPI_CONFIG_FILE}`,
       );
     }
-    const me = localNodeName(ss, input.nodeName);
-    if (me !== undefined && me === ss.masterNode) [urlText, urlFrom] = [`https://localhost:${RAPI_PORT}`, `ssconf (this node, ${me}, is the master)`];
+    if (node !== undefined && node === ss.masterNode) [urlText, urlFrom] = [`https://localhost:${RAPI_PORT}`, `ssconf (this node, ${node}, is the master)`];
     else [urlText, urlFrom] = [`https://${ss.clusterName}:${RAPI_PORT}`, `ssconf (cluster ${ss.clusterName}, master ${ss.masterNode})`];
   }
   const url = parseRapiUrl(urlText, urlFrom);
@@ -208,7 +214,7 @@ export async function resolveRapiSettings(input: RapiSettingsInput): Promise<Rap
     tls = await readPinnedCertificate(certFile as string, tlsFrom);
   }
 
-  return { url, socketPath, credentials, tls, from: { url: urlFrom, credentials: credentialsFrom, tls: tlsFrom } };
+  return { url, socketPath, credentials, tls, node, from: { url: urlFrom, credentials: credentialsFrom, tls: tlsFrom } };
 }
 
 function checkUser(user: string, from: string): string {

@@ -197,6 +197,7 @@ export function useGanetiCluster(): GanetiCluster {
       socketPath: path.join(relayDir, 'rapi.sock'),
       credentials: new RapiCredentials(RAPI_USER, RAPI_PASSWORD),
       tls: await readPinnedCertificate(RAPI_CERT, RAPI_CERT),
+      node: MASTER_NODE,
       from: { url: 'test relay', credentials: 'test', tls: RAPI_CERT },
     };
     return { ...settingsCache, ...over };

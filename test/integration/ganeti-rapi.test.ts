@@ -54,6 +54,7 @@ describe.skipIf(skip !== undefined)('Ganeti RAPI on the real cluster', () => {
       // From the root namespace the machine is `vm`, not a node name: the default endpoint is the cluster name.
       const s = await resolveRapiSettings({ ssconf: ss, env: {}, defaultConfigFile: path.join(WORK, 'absent.conf') });
       expect(s.url.href).toBe(`https://${CLUSTER_NAME}:5080/`);
+      expect(s.node).toBeUndefined();
       expect(s.tls).toMatchObject({ kind: 'pinned', certFile: RAPI_CERT, subject: 'CN=ganeti.example.com' });
       // …which does not resolve outside the cluster's namespace: said in one line.
       const err = await caught(new RapiClient({ settings: s, requestTimeoutMs: 5000 }).info());
@@ -74,7 +75,7 @@ try {
   const s = await resolveRapiSettings({ ssconf: await readSsconf() });
   const c = new RapiClient({ settings: s });
   const info = await c.info();
-  console.log(JSON.stringify({ url: s.url.href, from: s.from, cluster: info.name, master: info.master }));
+  console.log(JSON.stringify({ url: s.url.href, node: s.node, from: s.from, cluster: info.name, master: info.master }));
 } catch (err) {
   console.log(JSON.stringify({ error: err.name, message: err.message }));
 }
@@ -91,6 +92,7 @@ try {
       };
       expect(await inNode()).toEqual({
         url: 'https://localhost:5080/',
+        node: MASTER_NODE,
         from: { url: `ssconf (this node, ${MASTER_NODE}, is the master)`, credentials: conf, tls: RAPI_CERT },
         cluster: CLUSTER_NAME,
         master: MASTER_NODE,

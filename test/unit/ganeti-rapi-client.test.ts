@@ -36,6 +36,7 @@ async function settingsFor(srv: { url: string; socketPath?: string | undefined }
     socketPath: srv.socketPath,
     credentials: new RapiCredentials('plug', 'secret'),
     tls: await readPinnedCertificate(path.join(TLS_DIR, 'a-with-key.pem'), 'test'),
+    node: undefined,
     from: { url: 'test', credentials: 'test', tls: 'test' },
     ...over,
   };

@@ -100,8 +100,14 @@ describe('RAPI settings', () => {
     const s = await resolveRapiSettings(input());
     expect(s.url.href).toBe('https://cluster.example.com:5080/');
     expect(s.from.url).toBe('ssconf (cluster cluster.example.com, master node1.example.com)');
+    expect(s.node).toBe('node2.example.com');
     const m = await resolveRapiSettings(input({ nodeName: 'node1.example.com' }));
     expect(m.url.href).toBe('https://localhost:5080/');
+    const e = await resolveRapiSettings(input({ nodeName: undefined, env: { PLUGBOARD_NODE: 'node1.example.com' } }));
+    expect([e.node, e.url.href]).toEqual(['node1.example.com', 'https://localhost:5080/']);
+    await expect(resolveRapiSettings(input({ nodeName: undefined, env: { PLUGBOARD_NODE: 'node7.example.com' } }))).rejects.toThrow(
+      'node node7.example.com is not in cluster cluster.example.com (nodes: node1.example.com, node2.example.com)',
+    );
     expect(s.credentials).toBeNull();
     expect(s.tls).toMatchObject({ kind: 'pinned', subject: 'CN=ganeti.example.com' });
   });
