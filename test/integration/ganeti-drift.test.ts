@@ -5,6 +5,7 @@
  * Root only; skipped with the reason otherwise.
  */
 import { rmSync } from 'node:fs';
+import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { runAction } from '../../src/actions/executor.js';
@@ -12,6 +13,7 @@ import { compareWithGaneti, type GanetiComparison } from '../../src/ganeti/compa
 import { planGanetiRequest } from '../../src/ganeti/plan.js';
 import { ganetiInstanceOf } from '../../src/ganeti/view.js';
 import { computeDrift } from '../../src/live/drift.js';
+import { withQmp } from '../../src/qmp/client.js';
 import { KVM_ROOT, MASTER_NODE, ganetiSkipReason, qemuSideOf, useGanetiCluster } from '../helpers/ganeti-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -135,6 +137,25 @@ describe.skipIf(skip !== undefined)("Ganeti's configuration against the node, on
       await modify({ disks: [['remove', 'refused', {}]], hotplug: true }, 'hot-remove of a disk the node never had');
       rmSync(blocker, { force: true });
     }
+    expect((await compare()).marks).toEqual([]);
+  });
+
+  it("anyone holding the instance's QMP socket during a Ganeti hotplug makes it fail: Ganeti does not retry (hotplug:failed, in the configuration, not on the node)", async () => {
+    await cluster.ensureInstance(INST, { running: true });
+    // QEMU serves one QMP client at a time. Ganeti's connect (5 s timeout) either fails at once
+    // (EAGAIN: "Can't connect to qmp socket") or waits in the backlog for a greeting that does not come.
+    const r = await withQmp(path.join(KVM_ROOT, 'ctrl', `${INST}.qmp`), {}, async () =>
+      modify(planGanetiRequest({ kind: 'disk-add', instance: INST, disk: { size: 16, name: 'busy' } }, { running: true }).request.body, 'hot-add disk while QMP is held (hotplug:failed)'),
+    );
+    expect(r.status).toBe('success');
+    expect(r.hotplugFailed.map((d) => `${d.kind}/${d.index} ${d.action}`)).toEqual(['disk/1 add']);
+    expect(r.log.map((l) => l.message).join('\n')).toMatch(
+      /Could not hotplug device: Error while executing backend function: (Can't connect to qmp socket|Timeout while receiving a QMP message: timed out)/,
+    );
+    const c = await compare();
+    expect(c.marks.map((m) => `${m.code} ${m.kind}`)).toEqual(['not-on-node disk']);
+    expect(c.notes).toEqual([]); // nothing reached QEMU: no drive left behind
+    await modify({ disks: [['remove', 'busy', {}]], hotplug: true }, 'hot-remove of a disk the node never had');
     expect((await compare()).marks).toEqual([]);
   });
 
