@@ -62,6 +62,19 @@ describe.skipIf(skip !== undefined)('Ganeti RAPI on the real cluster', () => {
       expect(err.message).toMatch(/^cannot resolve cluster\.example\.com \((ENOTFOUND|EAI_AGAIN)\): pass --rapi with a name or address this node can reach$/);
     });
 
+    it('from the root namespace through the relay, configured by environment only (how a CLI child of a test reaches RAPI)', async () => {
+      const env = {
+        PLUGBOARD_RAPI: 'https://127.0.0.1:5080',
+        PLUGBOARD_RAPI_SOCKET: cluster.socketPath,
+        PLUGBOARD_RAPI_USER: RAPI_USER,
+        PLUGBOARD_RAPI_PASSWORD: RAPI_PASSWORD,
+        PLUGBOARD_NODE: MASTER_NODE,
+      };
+      const s = await resolveRapiSettings({ ssconf: await readSsconf(), env, defaultConfigFile: path.join(WORK, 'absent.conf') });
+      expect([s.node, s.from.url, s.from.credentials, s.from.tls]).toEqual([MASTER_NODE, 'PLUGBOARD_RAPI', 'PLUGBOARD_RAPI_USER/PLUGBOARD_RAPI_PASSWORD', RAPI_CERT]);
+      expect((await new RapiClient({ settings: s }).info()).master).toBe(MASTER_NODE);
+    });
+
     it('with no configuration inside the node\'s namespaces: this node is the master, RAPI on localhost, rapi.pem pinned, credentials from a mode-600 file', async () => {
       mkdirSync(WORK, { recursive: true });
       const entry = path.join(WORK, 'discover.ts');
