@@ -315,7 +315,10 @@ export class RapiClient {
           chunks.push(chunk);
         });
         res.on('error', (err) => finish(this.socketError(what, err, tls.kind === 'pinned' ? tls.certFile : undefined)));
-        res.on('aborted', () => finish(this.socketError(what, Object.assign(new Error('aborted'), { code: 'ECONNRESET' }), undefined)));
+        // The connection closed before the whole answer came (after 'end' this is a no-op: settled).
+        res.on('close', () => {
+          if (!res.complete) finish(this.socketError(what, Object.assign(new Error('answer cut short'), { code: 'ECONNRESET' }), undefined));
+        });
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           if (status === 200) {

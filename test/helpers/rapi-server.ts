@@ -31,7 +31,9 @@ export type RapiReply =
   /** Close the connection without an answer (after `delayMs`). */
   | { hangUp: true; delayMs?: number }
   /** Never answer. */
-  | { never: true };
+  | { never: true }
+  /** Start a 200 answer, send `text` of it, then close the connection. */
+  | { cut: string; delayMs?: number };
 
 export interface FakeRapi {
   /** `https://127.0.0.1:PORT` (or `https://127.0.0.1:5080` with a Unix socket). */
@@ -74,6 +76,11 @@ export async function startRapiServer(options: FakeRapiOptions): Promise<FakeRap
           const go = () => {
             if ('hangUp' in reply) {
               req.socket.destroy();
+              return;
+            }
+            if ('cut' in reply) {
+              res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply.cut) * 2 });
+              res.write(reply.cut, () => req.socket.destroy());
               return;
             }
             const payload = reply.raw ?? JSON.stringify(reply.body ?? null);

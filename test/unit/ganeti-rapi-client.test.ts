@@ -170,6 +170,13 @@ describe('failures: one line each, nothing secret', () => {
     );
   });
 
+  it('an answer cut short (the daemon died mid-answer): the connection was lost, not bad JSON', async () => {
+    const srv = await serve(() => ({ cut: '{"name": "cluster.exa' }));
+    const err = await caught((await clientFor(srv)).info());
+    expect((err as RapiError).failure).toBe('connection-lost');
+    expect(err.message).toBe(`RAPI at ${srv.url} closed the connection during GET /2/info (ECONNRESET): is ganeti-rapi running on the master node?`);
+  });
+
   it('no answer within the timeout', async () => {
     const srv = await serve(() => ({ never: true }));
     const c = await clientFor(srv);
