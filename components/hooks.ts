@@ -5,6 +5,7 @@
 import { useCallback, useEffect, useReducer, useRef, useState, useSyncExternalStore } from 'react';
 import { useInput, useStdout } from 'ink';
 import type { InstanceService, ListState } from '../src/tui/service.js';
+import { firstLineOf } from '../src/errors.js';
 import type { InstanceView } from '../src/tui/view.js';
 import type { Transcript, TranscriptEntry } from '../src/qmp/transcript.js';
 import type { Size } from './layout.js';
@@ -125,7 +126,7 @@ export function useInstanceView(service: InstanceService, name: string, active: 
           if (!ac.signal.aborted) dispatch({ type: 'loaded', view });
         },
         (error: unknown) => {
-          if (!ac.signal.aborted) dispatch({ type: 'failed', error: error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error) });
+          if (!ac.signal.aborted) dispatch({ type: 'failed', error: firstLineOf(error) });
         },
       )
       .finally(() => {

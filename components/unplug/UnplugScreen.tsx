@@ -2,6 +2,7 @@
 import React, { useEffect, useMemo, useReducer } from 'react';
 import { Box, Text } from 'ink';
 import type { Action } from '../../src/actions/types.js';
+import { messageOf } from '../../src/errors.js';
 import { placeText, type MapPlace } from '../../src/tui/detail.js';
 import { planLines, progressLines, resultText, transcriptLines } from '../common/run-text.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
@@ -45,7 +46,7 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
         if (!ac.signal.aborted) dispatch({ type: 'preview-ready', plan });
       },
       (error: unknown) => {
-        if (!ac.signal.aborted) dispatch({ type: 'preview-failed', message: error instanceof Error ? error.message : String(error) });
+        if (!ac.signal.aborted) dispatch({ type: 'preview-failed', message: messageOf(error) });
       },
     );
     return () => ac.abort();

@@ -3,6 +3,7 @@ import React, { useEffect, useMemo, useReducer } from 'react';
 import { Box, Text } from 'ink';
 import SelectInput from 'ink-select-input';
 import { allocate } from '../../src/bus/allocate.js';
+import { messageOf } from '../../src/errors.js';
 import { commonPrefix } from '../../src/tui/validate.js';
 import { HOTPLUGGABLE_DISK_TYPES, HOTPLUGGABLE_NIC_TYPES, isScsiDiskType } from '../../src/runtime/hvparams.js';
 import type { InstanceView } from '../../src/tui/view.js';
@@ -170,7 +171,7 @@ export function HotplugWizard({ name, active, size }: { name: string; active: bo
         if (!ac.signal.aborted) dispatch({ type: 'preview-ready', plan });
       },
       (error: unknown) => {
-        if (!ac.signal.aborted) dispatch({ type: 'preview-failed', message: error instanceof Error ? error.message : String(error) });
+        if (!ac.signal.aborted) dispatch({ type: 'preview-failed', message: messageOf(error) });
       },
     );
     return () => ac.abort();

@@ -21,7 +21,7 @@
  */
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
-import { PlugboardError } from '../errors.js';
+import { InternalError, messageOf, PlugboardError } from '../errors.js';
 import { buildBusModel } from '../bus/model.js';
 import type { BusModel } from '../bus/types.js';
 import { QmpAbortedError, QmpCommandError, QmpConnectError } from '../qmp/errors.js';
@@ -211,7 +211,7 @@ export function makePlan(action: Action, ctx: PlanContext): Plan {
       return planNicUnplug(action, ctx);
     default: {
       const never: never = action;
-      throw new Error(`unknown action ${String(never)}`);
+      throw new InternalError(`unknown action ${String(never)}`);
     }
   }
 }
@@ -330,7 +330,7 @@ async function undoSteps(
         }
         undone.push(describeCommand(cmd));
       } catch (error) {
-        leftovers.push(`${describeCommand(cmd)} failed: ${error instanceof Error ? error.message : String(error)}`);
+        leftovers.push(`${describeCommand(cmd)} failed: ${messageOf(error)}`);
       }
     }
   }
@@ -581,14 +581,14 @@ function placeTaken(command: QmpCommand | HostCommand, error: unknown): error is
 }
 
 /** The device an unplug was planned for is not in QEMU (nothing was done): plan again from a full look. */
-class DeviceAbsentError extends Error {
+class DeviceAbsentError extends PlugboardError {
   constructor(readonly refusal: QmpCommandError) {
     super(refusal.desc);
   }
 }
 
 /** A hot-add's place was taken and what was done is undone: the action may be planned again. */
-class PlaceTakenError extends Error {
+class PlaceTakenError extends PlugboardError {
   constructor(
     readonly refusal: QmpCommandError,
     readonly plan: Plan,
@@ -757,7 +757,7 @@ async function executeSteps(qmp: QmpClient, plan: Plan, st: ExecState, write: { 
         if (error instanceof QmpConnectError && (error.reason === 'gone' || error.reason === 'not-running')) {
           undone = [`nothing: QEMU is gone (${error.message})`];
         } else {
-          leftovers = [`undo not possible: ${error instanceof Error ? error.message : String(error)}`];
+          leftovers = [`undo not possible: ${messageOf(error)}`];
         }
       }
     } else if (undoneAlready === undefined) {
@@ -845,7 +845,7 @@ async function executeSteps(qmp: QmpClient, plan: Plan, st: ExecState, write: { 
         }
         done.push(step);
       }
-      return fail(`${step.purpose} failed: ${error instanceof Error ? error.message : String(error)}`, error, unanswered(error));
+      return fail(`${step.purpose} failed: ${messageOf(error)}`, error, unanswered(error));
     }
   }
 
@@ -854,7 +854,7 @@ async function executeSteps(qmp: QmpClient, plan: Plan, st: ExecState, write: { 
     try {
       problem = await (verifying ?? verifyPresent(qmp, plan, st));
     } catch (error) {
-      return fail(`verification failed: ${error instanceof Error ? error.message : String(error)}`, error);
+      return fail(`verification failed: ${messageOf(error)}`, error);
     }
     if (problem) return fail(`verification failed: ${problem}`, undefined);
     st.onProgress?.({ phase: 'verified', message: `QEMU lists ${plan.device.id} at ${allocationText(plan.verify.allocation)}` });
@@ -870,7 +870,7 @@ async function executeSteps(qmp: QmpClient, plan: Plan, st: ExecState, write: { 
         : await waitGone(qmp, w.id, mark, w.timeoutMs, st, firstPoll);
     } catch (error) {
       await recordPendingUnplug(st.root, plan.instance, { id: w.id, kind: plan.device.kind }).catch(() => undefined);
-      const why = `${error instanceof Error ? error.message : String(error)}${unplugUnanswered ? ` (device_del: ${unplugUnanswered instanceof Error ? unplugUnanswered.message : String(unplugUnanswered)})` : ''}`;
+      const why = `${messageOf(error)}${unplugUnanswered ? ` (device_del: ${messageOf(unplugUnanswered)})` : ''}`;
       const message =
         `unplug of ${w.id} was requested, but plugboard lost track of it: ${why}; the runtime file still lists it ` +
         `and a pending unplug is recorded — run plugboard show --live ${plan.instance}, then plugboard unplug ${plan.device.kind} ${plan.instance} ${w.id} again to finish`;
@@ -911,7 +911,7 @@ async function executeSteps(qmp: QmpClient, plan: Plan, st: ExecState, write: { 
       await sendRetryingInUse(qmp, step.command, uncancelled);
     } catch (error) {
       if (step.check?.kind === 'gone-ok' && alreadyGone(step.command, error)) continue;
-      leftovers.push(`${step.purpose}: ${error instanceof Error ? error.message : String(error)}`);
+      leftovers.push(`${step.purpose}: ${messageOf(error)}`);
     }
   }
   // Most instances never had a pending unplug: no file, nothing to clear (and no root-tree checks).
@@ -924,10 +924,10 @@ async function executeSteps(qmp: QmpClient, plan: Plan, st: ExecState, write: { 
     await write.prepared.commit({ expectText: st.text });
   } catch (error) {
     if (plan.verify.kind === 'present') {
-      return fail(`QEMU has ${plan.device.id}, but the runtime file could not be written (${error instanceof Error ? error.message : String(error)})`, error);
+      return fail(`QEMU has ${plan.device.id}, but the runtime file could not be written (${messageOf(error)})`, error);
     }
     throw new ActionFailedError(
-      `QEMU removed ${plan.device.id}, but the runtime file could not be written: ${error instanceof Error ? error.message : String(error)} — it still lists the device; run plugboard check ${plan.instance}`,
+      `QEMU removed ${plan.device.id}, but the runtime file could not be written: ${messageOf(error)} — it still lists the device; run plugboard check ${plan.instance}`,
       outcome(plan, 'failed', 'runtime file not written', st.started),
       { cause: error },
     );

@@ -21,7 +21,7 @@
 import { execFile } from 'node:child_process';
 import { lstat, mkdir, readFile, readdir, readlink, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { PlugboardError } from '../errors.js';
+import { messageOf, PlugboardError } from '../errors.js';
 import { nicDirPath, nicFilePath } from '../runtime/root.js';
 import { writeRuntimeFileAtomic } from '../runtime/write.js';
 import type { HostCommand } from './types.js';
@@ -237,7 +237,7 @@ export async function writeNicRecord(root: string, name: string, seq: number, ta
   try {
     await mkdir(dir, { recursive: true, mode: NIC_DIR_MODE });
   } catch (error) {
-    throw new HostCommandError(`cannot create ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new HostCommandError(`cannot create ${dir}: ${messageOf(error)}`, { cause: error });
   }
   await writeRuntimeFileAtomic(nicFilePath(root, name, seq), tap);
 }
@@ -270,7 +270,7 @@ export async function removeNicRecord(root: string, name: string, seq: number, l
       }
     }
   } catch (error) {
-    throw new HostCommandError(`cannot update ${nicDirPath(root, name)}: ${(error as Error).message}`, { cause: error });
+    throw new HostCommandError(`cannot update ${nicDirPath(root, name)}: ${messageOf(error)}`, { cause: error });
   }
 }
 

@@ -4,7 +4,7 @@
  * state; when QEMU does not answer (stopped, busy) or with `--runtime-file`, it plans from the file.
  */
 import path from 'node:path';
-import { PlugboardError } from '../errors.js';
+import { firstLineOf, PlugboardError } from '../errors.js';
 import { withQmp } from '../qmp/client.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { probeLive, type LiveState } from '../live/probe.js';
@@ -49,7 +49,7 @@ export async function previewAction(action: Action, opts: PreviewOptions): Promi
       );
     } catch (error) {
       notes.push(
-        `planned from the runtime file only: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+        `planned from the runtime file only: ${firstLineOf(error)}`,
       );
     }
   }

@@ -2,7 +2,7 @@
  * What the live commands run (`show --live`, `hotplug`, `unplug`): loaded only when one of them runs,
  * so that the read-only commands do not load the QMP client and the executor (see live-commands.ts).
  */
-import { ExitCode, InputError } from '../errors.js';
+import { ExitCode, InputError, InterruptedError } from '../errors.js';
 import { buildBusModel } from '../bus/model.js';
 import { allocate } from '../bus/allocate.js';
 import { withQmp } from '../qmp/client.js';
@@ -79,7 +79,7 @@ export async function dispatch(
   // the pending record the first one asked for (Node's default for SIGINT is to exit at once).
   const onSigint = () => {
     if (controller.signal.aborted) io.stderr('plugboard: still undoing or recording what was started; wait a moment (or kill -9 to leave it as it is)\n');
-    else controller.abort(new Error('interrupted (SIGINT)'));
+    else controller.abort(new InterruptedError('interrupted (SIGINT)'));
   };
   process.on('SIGINT', onSigint);
   try {

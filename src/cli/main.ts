@@ -3,7 +3,7 @@
  * is loaded lazily so that scripts never pay for ink and react.
  */
 import { Command, CommanderError, Option } from './commander.js';
-import { ExitCode, PlugboardError } from '../errors.js';
+import { ExitCode, messageOf, PlugboardError } from '../errors.js';
 import { type CliIo, processIo } from './io.js';
 import { registerCoreCommands } from './commands.js';
 import { registerLiveCommands } from './live-commands.js';
@@ -72,8 +72,7 @@ export function reportError(error: unknown, io: CliIo): number {
     for (const line of error.message.split('\n')) io.stderr(`plugboard: ${line}\n`);
     return error.exitCode;
   }
-  const message = error instanceof Error ? error.message : String(error);
-  io.stderr(`plugboard: internal error: ${message}\n`);
+  io.stderr(`plugboard: internal error: ${messageOf(error)}\n`);
   if (io.env.PLUGBOARD_DEBUG && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
   return ExitCode.failed;
 }

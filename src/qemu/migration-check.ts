@@ -38,7 +38,7 @@ import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { InputError, PlugboardError, RefusedError } from '../errors.js';
+import { InputError, messageOf, PlugboardError, RefusedError } from '../errors.js';
 import { canonicalDriver, isPciDriver } from '../bus/controllers.js';
 import { computeDrift, type Drift } from '../live/drift.js';
 import { readPending } from '../live/pending.js';
@@ -268,7 +268,7 @@ function jsonObject(value: string, what: string): Record<string, unknown> {
   try {
     v = JSON.parse(value);
   } catch (err) {
-    throw new RefusedError(`kvm_cmd has ${what} ${cut(value)}, which is not valid JSON: ${(err as Error).message}`);
+    throw new RefusedError(`kvm_cmd has ${what} ${cut(value)}, which is not valid JSON: ${messageOf(err)}`);
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new RefusedError(`kvm_cmd has ${what} ${cut(value)}, which is not a JSON object`);
   return v as Record<string, unknown>;
@@ -983,7 +983,7 @@ async function runCheck(root: string, name: string, opts: MigrationCheckOptions)
   let step = 'reading the runtime file';
   const timer = setTimeout(() => {
     timedOut = true;
-    controller.abort(new Error(`migration check timed out after ${timeoutMs} ms`));
+    controller.abort(new MigrationCheckError(`migration check timed out after ${timeoutMs} ms`));
   }, timeoutMs);
   const onAbort = () => controller.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -1050,7 +1050,7 @@ async function runCheck(root: string, name: string, opts: MigrationCheckOptions)
       const stderr = err instanceof Error && 'stderr' in err ? String((err as { stderr: unknown }).stderr) : '';
       const log = [await readLog(), stderr.trim()].filter((s) => s !== '').join('\n');
       throw new MigrationCheckError(
-        `a QEMU started from ${rf.source} did not come up: ${(err as Error).message} — a migration target would not start either`,
+        `a QEMU started from ${rf.source} did not come up: ${messageOf(err)} — a migration target would not start either`,
         log,
         { cause: err },
       );

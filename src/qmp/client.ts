@@ -31,6 +31,7 @@
  *   to `device_del`).
  */
 import net from 'node:net';
+import { InternalError, messageOf, PlugboardError } from '../errors.js';
 import {
   HmpCommandError,
   QmpAbortedError,
@@ -221,9 +222,9 @@ export class QmpClient {
           client.fail(
             err instanceof QmpCommandError
               ? new QmpConnectError(socketPath, 'other', `QEMU refused qmp_capabilities on ${socketPath}: ${err.desc}`, { cause: err })
-              : err instanceof Error
+              : err instanceof PlugboardError
                 ? err
-                : new Error(String(err)),
+                : new QmpConnectError(socketPath, 'other', `qmp_capabilities on ${socketPath} failed: ${messageOf(err)}`, { cause: err }),
           );
         });
         return client;
@@ -238,7 +239,7 @@ export class QmpClient {
 
   /** The greeting QEMU sent (version and capabilities). */
   get greeting(): QmpGreeting {
-    if (!this.greetingValue) throw new Error('QmpClient.greeting read before the greeting arrived');
+    if (!this.greetingValue) throw new InternalError('QmpClient.greeting read before the greeting arrived');
     return this.greetingValue;
   }
 

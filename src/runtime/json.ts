@@ -17,6 +17,7 @@
  * value is still the same number).
  */
 
+import { InputError, InternalError } from '../errors.js';
 import type { Json, JsonObject } from './types.js';
 
 /** Deepest nesting accepted (Python's json gives up near 1000; real runtime files nest < 10 deep). */
@@ -25,7 +26,8 @@ export const MAX_JSON_DEPTH = 512;
 /** Python 3.11+ refuses to convert integers with more digits than this (`sys.int_info.default_max_str_digits`). */
 export const MAX_INT_DIGITS = 4300;
 
-export class JsonSyntaxError extends Error {
+/** Not JSON (as simplejson reads it): the reason and where, by line and column. */
+export class JsonSyntaxError extends InputError {
   override name = 'JsonSyntaxError';
   constructor(
     readonly reason: string,
@@ -523,7 +525,7 @@ export function dumpJson(value: Json): string {
       }
       parts.push('}');
     } else {
-      throw new TypeError(`cannot write ${typeof v} as JSON`);
+      throw new InternalError(`cannot write ${typeof v} as JSON`);
     }
   };
   emit(value, null, 0);

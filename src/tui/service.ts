@@ -17,7 +17,7 @@ import { ActionFailedError, runAction } from '../actions/executor.js';
 import { previewAction } from '../actions/preview.js';
 import type { Action, Outcome, Plan } from '../actions/types.js';
 import type { ProgressEvent } from '../actions/executor.js';
-import { InputError, PlugboardError, RefusedError } from '../errors.js';
+import { firstLineOf, InputError, PlugboardError, RefusedError } from '../errors.js';
 import { readPending, type PendingUnplug } from '../live/pending.js';
 import { knownScsiAddresses, probeLive, type LiveState } from '../live/probe.js';
 import { withQmp } from '../qmp/client.js';
@@ -103,11 +103,6 @@ const NO_NOTES: readonly string[] = Object.freeze([]);
 interface CachedFile {
   key: string;
   rf: RuntimeFile;
-}
-
-function oneLine(error: unknown): string {
-  const m = error instanceof Error ? error.message : String(error);
-  return m.split('\n')[0] ?? m;
 }
 
 /** Runs `work` over `items` with at most `limit` at a time. */
@@ -302,11 +297,11 @@ export class InstanceService {
       );
       return { live, status: { kind: 'live', at: Date.now() } };
     } catch (error) {
-      if (error instanceof QmpBusyError) return { live: null, status: { kind: 'busy', message: oneLine(error) } };
+      if (error instanceof QmpBusyError) return { live: null, status: { kind: 'busy', message: firstLineOf(error) } };
       if (error instanceof QmpConnectError && (error.reason === 'not-running' || error.reason === 'gone')) {
         return { live: null, status: { kind: 'stopped' } };
       }
-      return { live: null, status: { kind: 'error', message: oneLine(error) } };
+      return { live: null, status: { kind: 'error', message: firstLineOf(error) } };
     }
   }
 
@@ -314,7 +309,7 @@ export class InstanceService {
     try {
       return { pending: await readPending(this.root, name), warning: null };
     } catch (error) {
-      return { pending: [], warning: `pending-unplug record unreadable: ${oneLine(error)}` };
+      return { pending: [], warning: `pending-unplug record unreadable: ${firstLineOf(error)}` };
     }
   }
 
@@ -403,7 +398,7 @@ export class InstanceService {
     } catch (error) {
       this.order = [];
       this.rows.clear();
-      this.publishList({ phase: 'error', error: oneLine(error), refreshedAt: Date.now() });
+      this.publishList({ phase: 'error', error: firstLineOf(error), refreshedAt: Date.now() });
       this.markListed();
       return;
     }
@@ -429,7 +424,7 @@ export class InstanceService {
         } catch (error) {
           if (signal.aborted) return;
           const status = await instanceStatus(this.root, name).catch(() => 'unknown' as const);
-          this.setRow(name, { phase: 'error', status, error: oneLine(error), drift: 'unknown' });
+          this.setRow(name, { phase: 'error', status, error: firstLineOf(error), drift: 'unknown' });
         }
       },
       signal,
@@ -491,7 +486,7 @@ export class InstanceService {
     } catch (error) {
       if (error instanceof ActionFailedError) return { ok: false, message: error.message, outcome: error.outcome, refused: false };
       const refused = error instanceof RefusedError || error instanceof InputError;
-      const message = error instanceof PlugboardError ? error.message : `internal error: ${oneLine(error)}`;
+      const message = error instanceof PlugboardError ? error.message : `internal error: ${firstLineOf(error)}`;
       return { ok: false, message, outcome: null, refused };
     } finally {
       this.acting.delete(name);
