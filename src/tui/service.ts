@@ -13,10 +13,10 @@
  */
 import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
-import { ActionFailedError, runAction } from '../actions/executor.js';
-import { previewAction } from '../actions/preview.js';
+import { ActionFailedError, runAction } from '../executor/run.js';
+import { previewAction } from '../usecases/preview.js';
 import type { Action, Outcome, Plan } from '../actions/types.js';
-import type { ProgressEvent } from '../actions/executor.js';
+import type { ProgressEvent } from '../executor/run.js';
 import { firstLineOf, InputError, PlugboardError, RefusedError } from '../errors.js';
 import { readPending, type PendingUnplug } from '../live/pending.js';
 import { knownScsiAddresses, probeLive, type LiveState } from '../live/probe.js';

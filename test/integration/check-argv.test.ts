@@ -11,7 +11,7 @@ import { RefusedError } from '../../src/errors.js';
 import { createSandboxInstance } from '../../src/demo/sandbox.js';
 import { launchInstance } from '../../src/qemu/instance.js';
 import { launchQemu, type QemuHandle } from '../../src/qemu/launch.js';
-import { buildCheckArgv, checkMigration, requestedAccel } from '../../src/qemu/migration-check.js';
+import { buildCheckArgv, checkMigration, requestedAccel } from '../../src/usecases/check/argv.js';
 import { withQmp } from '../../src/qmp/index.js';
 import { loadRuntimeFile, parseRuntimeText } from '../../src/runtime/load.js';
 import { runtimeFilePath } from '../../src/runtime/root.js';

@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runAction, type ProgressEvent } from '../../src/actions/executor.js';
+import { runAction, type ProgressEvent } from '../../src/executor/run.js';
 import type { Outcome } from '../../src/actions/types.js';
 import { computeDrift } from '../../src/live/drift.js';
 import { Transcript } from '../../src/qmp/transcript.js';

@@ -6,7 +6,7 @@
  * backend must be gone. Timings are printed (no timed assertions).
  */
 import { describe, expect, it } from 'vitest';
-import { runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/executor/run.js';
 import type { Outcome } from '../../src/actions/types.js';
 import { computeDrift } from '../../src/live/drift.js';
 import { Transcript } from '../../src/qmp/transcript.js';

@@ -39,9 +39,9 @@ import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime
 import { withInstanceLock } from '../runtime/lock.js';
 import { newUuid } from '../runtime/ids.js';
 import type { RuntimeFile } from '../runtime/types.js';
-import { inspectHostPath, type HostPathInfo } from './host.js';
-import { allocationText, diskId, planDiskHotAdd, planDiskUnplug, type DiskPlanContext } from './plan-disk.js';
-import { planNicHotAdd, planNicUnplug, resolveNicLink, tapNameFor, type NicHostFacts, type NicPlanContext } from './plan-nic.js';
+import { inspectHostPath, type HostPathInfo } from '../actions/host.js';
+import { allocationText, diskId, planDiskHotAdd, planDiskUnplug, type DiskPlanContext } from '../actions/plan-disk.js';
+import { planNicHotAdd, planNicUnplug, resolveNicLink, tapNameFor, type NicHostFacts, type NicPlanContext } from '../actions/plan-nic.js';
 import {
   TUN_DEVICE,
   VHOST_NET_DEVICE,
@@ -51,8 +51,8 @@ import {
   isCharDevice,
   readNicRecords,
   type LinkInfo,
-} from './host-net.js';
-import type { Action, HostCommand, Outcome, Plan, PlanStep, QmpCommand } from './types.js';
+} from '../actions/host-net.js';
+import type { Action, HostCommand, Outcome, Plan, PlanStep, QmpCommand } from '../actions/types.js';
 
 export interface ExecuteOptions {
   root: string;

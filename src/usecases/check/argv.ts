@@ -38,19 +38,19 @@ import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { InputError, messageOf, PlugboardError, RefusedError } from '../errors.js';
-import { canonicalDriver, isPciDriver } from '../bus/controllers.js';
-import { computeDrift, type Drift } from '../live/drift.js';
-import { readPending } from '../live/pending.js';
-import { probeLive, type LiveState, type QmpExecutor } from '../live/probe.js';
-import { withQmp } from '../qmp/client.js';
-import { QmpAbortedError } from '../qmp/errors.js';
-import { loadRuntimeFile } from '../runtime/load.js';
-import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
-import type { RuntimeFile } from '../runtime/types.js';
-import { type OptsPair, optsGet, parseOptsValue, parseQemuArgv } from './argv.js';
-import { launchQemu, type QemuHandle } from './launch.js';
-import { diskOptions, nicOptions, toArgv, upgradedKvmCmd, userNetdev } from './options.js';
+import { InputError, messageOf, PlugboardError, RefusedError } from '../../errors.js';
+import { canonicalDriver, isPciDriver } from '../../bus/controllers.js';
+import { computeDrift, type Drift } from '../../live/drift.js';
+import { readPending } from '../../live/pending.js';
+import { probeLive, type LiveState, type QmpExecutor } from '../../live/probe.js';
+import { withQmp } from '../../qmp/client.js';
+import { QmpAbortedError } from '../../qmp/errors.js';
+import { loadRuntimeFile } from '../../runtime/load.js';
+import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../../runtime/root.js';
+import type { RuntimeFile } from '../../runtime/types.js';
+import { type OptsPair, optsGet, parseOptsValue, parseQemuArgv } from '../../qemu/argv.js';
+import { launchQemu, type QemuHandle } from '../../qemu/launch.js';
+import { diskOptions, nicOptions, toArgv, upgradedKvmCmd, userNetdev } from '../../qemu/options.js';
 
 // =============================================================================================
 // Types

@@ -11,8 +11,8 @@ import { probeLive, type LiveState } from '../live/probe.js';
 import { loadRuntimeFile } from '../runtime/load.js';
 import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import type { RuntimeFile } from '../runtime/types.js';
-import { makePlan, namedBlockNodes, planContext } from './executor.js';
-import type { Action, Plan } from './types.js';
+import { makePlan, namedBlockNodes, planContext } from '../executor/run.js';
+import type { Action, Plan } from '../actions/types.js';
 
 export interface PreviewOptions {
   root?: string;
