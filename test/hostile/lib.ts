@@ -1,5 +1,7 @@
 /**
- * Tools of the hardening tests (test/unit/hardening-*.test.ts, test/integration/hardening-*.test.ts):
+ * Tools of the bad-input, fault, concurrency and interrupt tests (test/unit/runtime-hostile-corpus,
+ * runtime-fuzz, runtime-root-safety, runtime-tempfiles, cli-root-links, executor-qmp-faults;
+ * test/integration/ganeti-hostile-corpus, executor-qemu-faults, cli-concurrency, cli-interrupts):
  * the hostile corpus, generated huge and deep inputs, snapshots of a root's bytes, the figures the
  * tests print (inputs tried, faults injected, data lost), a mini QEMU for the fake QMP server, a
  * QMP proxy that injects faults in front of a real QEMU, and the CLI run as a real child process.

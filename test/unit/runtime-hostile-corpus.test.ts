@@ -8,7 +8,7 @@
  * Duplicate keys (the rule, decided here): a key that appears twice in one object is read as
  * Ganeti's simplejson reads it — the LAST value, at the FIRST key's place — and reported in
  * `upgrades` (so `show` lists it); a rewrite writes the key once. If the last value is invalid the
- * file is refused, whatever the first one was. test/integration/hardening-ganeti-corpus.test.ts
+ * file is refused, whatever the first one was. test/integration/ganeti-hostile-corpus.test.ts
  * checks every file of the corpus against Ganeti 3.0's own loader.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
