@@ -2,7 +2,7 @@
  * Text of an action's progress and result, shared by the hot-add wizard and the unplug screen.
  * Pure: computed from the executor's progress events, the result and the QMP transcript.
  */
-import type { ProgressEvent } from '../../src/executor/run.js';
+import type { ProgressEvent } from '../../src/executor/outcome.js';
 import type { Plan } from '../../src/actions/types.js';
 import type { TranscriptEntry } from '../../src/qmp/transcript.js';
 import type { ActionResult } from '../../src/tui/service.js';

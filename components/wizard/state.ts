@@ -4,7 +4,7 @@
  * nothing that changes QEMU is sent before confirm (the preview only reads). Pure reducer: the
  * component's effects do the checking, previewing and running, and dispatch what they found.
  */
-import type { ProgressEvent } from '../../src/executor/run.js';
+import type { ProgressEvent } from '../../src/executor/outcome.js';
 import type { Action, Plan } from '../../src/actions/types.js';
 import type { ActionResult } from '../../src/tui/service.js';
 import { checkLink, checkMac, diskPathSyntaxProblem, type FieldCheck } from '../../src/tui/validate.js';

@@ -13,10 +13,11 @@
  */
 import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
-import { ActionFailedError, runAction } from '../executor/run.js';
+import { runAction } from '../usecases/run-action.js';
+import { ActionFailedError } from '../executor/outcome.js';
 import { previewAction } from '../usecases/preview.js';
 import type { Action, Outcome, Plan } from '../actions/types.js';
-import type { ProgressEvent } from '../executor/run.js';
+import type { ProgressEvent } from '../executor/outcome.js';
 import { firstLineOf, InputError, PlugboardError, RefusedError } from '../errors.js';
 import { readPending, type PendingUnplug } from '../live/pending.js';
 import { knownScsiAddresses, probeLive, type LiveState } from '../live/probe.js';

@@ -11,7 +11,9 @@ import { probeLive, type LiveState } from '../live/probe.js';
 import { loadRuntimeFile } from '../runtime/load.js';
 import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import type { RuntimeFile } from '../runtime/types.js';
-import { makePlan, namedBlockNodes, planContext } from '../executor/run.js';
+import { namedBlockNodes } from '../live/backend.js';
+import { planContext } from '../actions/context.js';
+import { makePlan } from '../actions/plan.js';
 import type { Action, Plan } from '../actions/types.js';
 
 export interface PreviewOptions {

@@ -13,7 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runAction } from '../../src/executor/run.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import { main } from '../../src/cli/main.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { createSandboxInstance, type SandboxInstanceSpec } from '../../src/demo/sandbox.js';

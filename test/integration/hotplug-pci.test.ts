@@ -5,7 +5,7 @@
  * test guest acknowledges (done, entry removed). Guest unplug latency is printed, not asserted.
  */
 import { describe, expect, it } from 'vitest';
-import { runAction } from '../../src/executor/run.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import { readPending } from '../../src/live/pending.js';
 import { Transcript } from '../../src/qmp/transcript.js';
 import { diskIds, startSandbox, useSandboxCleanup, type TestSandbox } from '../helpers/sandbox.js';

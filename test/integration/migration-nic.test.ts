@@ -19,7 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runAction } from '../../src/executor/run.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import { tapNameFor } from '../../src/actions/plan-nic.js';
 import { createRoot } from '../../src/demo/sandbox.js';
 import { probeLive } from '../../src/live/probe.js';

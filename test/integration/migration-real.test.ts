@@ -19,7 +19,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileS
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runAction } from '../../src/executor/run.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import { createRoot, createSandboxInstance, type SandboxInstanceSpec } from '../../src/demo/sandbox.js';
 import { probeLive } from '../../src/live/probe.js';
 import { instanceArgv, launchFromRuntime, launchInstance } from '../../src/qemu/instance.js';

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import React from 'react';
 import { render } from 'ink-testing-library';
-import type { ProgressEvent } from '../../src/executor/run.js';
+import type { ProgressEvent } from '../../src/executor/outcome.js';
 import type { Action, Outcome, Plan } from '../../src/actions/types.js';
 import { createRoot, createSandboxInstance, type SandboxInstanceSpec } from '../../src/demo/sandbox.js';
 import { RefusedError } from '../../src/errors.js';
