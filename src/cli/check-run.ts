@@ -3,7 +3,8 @@
  * pulls in the QMP client and the probe): see check.ts for the command.
  */
 import { ExitCode, InterruptedError } from '../errors.js';
-import { checkMigration, MigrationCheckError, type MigrationCheckResult } from '../usecases/check/argv.js';
+import { MigrationCheckError } from '../usecases/check/error.js';
+import { checkMigration, type MigrationCheckResult } from '../usecases/check/run.js';
 import { runtimeFilePath } from '../runtime/root.js';
 import { type CliIo, printJson } from './io.js';
 import { renderDrift } from './live-run.js';

@@ -24,7 +24,7 @@ import { createRoot, createSandboxInstance, type SandboxInstanceSpec } from '../
 import { probeLive } from '../../src/live/probe.js';
 import { instanceArgv, launchFromRuntime, launchInstance } from '../../src/qemu/instance.js';
 import type { QemuHandle } from '../../src/qemu/launch.js';
-import { checkMigration } from '../../src/usecases/check/argv.js';
+import { checkMigration } from '../../src/usecases/check/run.js';
 import { withQmp } from '../../src/qmp/index.js';
 import { parseRuntimeText } from '../../src/runtime/load.js';
 import { runtimeFilePath } from '../../src/runtime/root.js';
