@@ -19,17 +19,13 @@ import { previewAction } from '../usecases/preview.js';
 import type { Action, Outcome, Plan } from '../actions/types.js';
 import type { ProgressEvent } from '../executor/outcome.js';
 import { firstLineOf, InputError, PlugboardError, RefusedError } from '../errors.js';
-import { readPending, type PendingUnplug } from '../live/pending.js';
-import { knownScsiAddresses, probeLive, type LiveState } from '../live/probe.js';
-import { withQmp } from '../qmp/client.js';
-import { QmpBusyError, QmpConnectError } from '../qmp/errors.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { newUuid } from '../runtime/ids.js';
-import { loadRuntimeFile } from '../runtime/load.js';
-import { instanceStatus, listInstances, qmpSocketPath, runtimeFilePath } from '../runtime/root.js';
+import { instanceStatus, listInstances, runtimeFilePath } from '../runtime/root.js';
 import type { RuntimeFile } from '../runtime/types.js';
+import { loadInstanceFile, readInstance, type Look } from '../usecases/read-instance.js';
 import { checkDiskPath, completePath, type FieldCheck } from './validate.js';
-import { buildInstanceView, driftSummary, type DriftSummary, type InstanceView, type LiveStatus } from './view.js';
+import { buildInstanceView, driftSummary, viewOf, type DriftSummary, type InstanceView } from './view.js';
 
 export type InstanceState = 'unknown' | 'running' | 'stopped' | 'busy';
 
@@ -273,45 +269,9 @@ export class InstanceService {
     const key = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : '';
     const hit = this.files.get(name);
     if (hit && key !== '' && hit.key === key) return hit.rf;
-    const rf = await loadRuntimeFile(file, { instance: name });
+    const rf = await loadInstanceFile(this.root, name);
     if (key !== '') this.files.set(name, { key, rf });
     return rf;
-  }
-
-  /** Probes the instance: everything, or the overview (ProbeOptions scope `overview`) with the runtime file `overviewOf`. */
-  private async probe(
-    name: string,
-    record: boolean,
-    signal: AbortSignal,
-    overviewOf?: RuntimeFile,
-  ): Promise<{ live: LiveState | null; status: LiveStatus }> {
-    try {
-      const live = await withQmp(
-        qmpSocketPath(this.root, name),
-        {
-          greetingTimeoutMs: this.greetingTimeoutMs,
-          commandTimeoutMs: this.commandTimeoutMs,
-          signal,
-          ...(record && this.transcript ? { transcript: this.transcript } : {}),
-        },
-        (qmp) => probeLive(qmp, overviewOf ? { signal, scope: 'overview', knownScsi: knownScsiAddresses(overviewOf) } : { signal }),
-      );
-      return { live, status: { kind: 'live', at: Date.now() } };
-    } catch (error) {
-      if (error instanceof QmpBusyError) return { live: null, status: { kind: 'busy', message: firstLineOf(error) } };
-      if (error instanceof QmpConnectError && (error.reason === 'not-running' || error.reason === 'gone')) {
-        return { live: null, status: { kind: 'stopped' } };
-      }
-      return { live: null, status: { kind: 'error', message: firstLineOf(error) } };
-    }
-  }
-
-  private async pendingOf(name: string): Promise<{ pending: PendingUnplug[]; warning: string | null }> {
-    try {
-      return { pending: await readPending(this.root, name), warning: null };
-    } catch (error) {
-      return { pending: [], warning: `pending-unplug record unreadable: ${firstLineOf(error)}` };
-    }
   }
 
   /** The last view built for the instance, if any (shown at once while a fresh one loads). */
@@ -328,22 +288,26 @@ export class InstanceService {
   async loadView(name: string, opts: { signal?: AbortSignal; record?: boolean; keep?: boolean } = {}): Promise<InstanceView> {
     const signal = this.linked(opts.signal);
     const rf = await this.loadFile(name);
-    const [status, pend] = await Promise.all([instanceStatus(this.root, name), this.pendingOf(name)]);
-    let live: LiveState | null = null;
-    let liveStatus: LiveStatus = { kind: 'stopped' };
-    if (this.acting.has(name)) {
-      const prev = this.views.get(name);
-      live = prev?.live ?? null;
-      liveStatus = prev?.liveStatus ?? { kind: 'not-asked' };
-    } else if (status === 'running') {
-      // The list pass (keep: false) of an instance nobody opened reads the overview (the SCSI
-      // addresses of the devices the runtime file describes taken from it: one qom-get fewer per
-      // disk, for every instance every few seconds); an opened instance is read in full.
-      const overview = opts.keep === false && !this.views.has(name);
-      ({ live, status: liveStatus } = await this.probe(name, opts.record === true, signal, overview ? rf : undefined));
-    }
-    signal.throwIfAborted();
-    const view = buildInstanceView({ rf, live, liveStatus, pending: pend.pending, warnings: pend.warning ? [pend.warning] : [] });
+    // The list pass (keep: false) of an instance nobody opened reads the overview (the SCSI
+    // addresses of the devices the runtime file describes taken from it: one qom-get fewer per
+    // disk, for every instance every few seconds); an opened instance is read in full. An
+    // instance an action of ours runs on is not asked (the last live state is kept).
+    const prev = this.views.get(name);
+    const look: Look = this.acting.has(name)
+      ? { kept: { live: prev?.live ?? null, liveStatus: prev?.liveStatus ?? { kind: 'not-asked' } } }
+      : opts.keep === false && !prev
+        ? 'overview'
+        : 'all';
+    const reading = await readInstance(this.root, name, {
+      rf,
+      look,
+      qemuTrouble: 'report',
+      greetingTimeoutMs: this.greetingTimeoutMs,
+      commandTimeoutMs: this.commandTimeoutMs,
+      signal,
+      ...(opts.record === true && this.transcript ? { transcript: this.transcript } : {}),
+    });
+    const view = viewOf(reading);
     // Views are kept for the instances that were opened (and given to the list pass only when one
     // is kept already): 200 instances in the list need their summaries, not 200 views in memory.
     if (opts.keep !== false || this.views.has(name)) this.views.set(name, view);

@@ -16,18 +16,17 @@ import { constants as fsConstants } from 'node:fs';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { InputError, messageOf, RefusedError } from '../../errors.js';
-import { computeDrift, type Drift } from '../../live/drift.js';
-import { readPending } from '../../live/pending.js';
+import { InputError, InternalError, messageOf, RefusedError } from '../../errors.js';
+import type { Drift } from '../../live/drift.js';
 import { withQmp } from '../../qmp/client.js';
 import { QmpAbortedError } from '../../qmp/errors.js';
 import { launchQemu, type QemuHandle } from '../../qemu/launch.js';
-import { loadRuntimeFile } from '../../runtime/load.js';
-import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../../runtime/root.js';
+import { qmpSocketPath, validateInstanceName } from '../../runtime/root.js';
+import { loadInstanceFile, readInstance } from '../read-instance.js';
 import { buildCheckArgv, type Accel } from './argv.js';
 import { compareLayouts, type LayoutDifference } from './compare.js';
 import { MigrationCheckError } from './error.js';
-import { probeLayout } from './layout.js';
+import { probeLayout, type Layout } from './layout.js';
 
 export interface MigrationCheckOptions {
   signal?: AbortSignal;
@@ -131,8 +130,7 @@ async function runCheck(root: string, name: string, opts: MigrationCheckOptions)
   };
   const timings = { probeInstanceMs: 0, startMs: 0, probeCheckMs: 0, stopMs: 0 };
   try {
-    const rf = await loadRuntimeFile(runtimeFilePath(root, name), { instance: name });
-    const pending = await readPending(root, name);
+    const rf = await loadInstanceFile(root, name);
     step = 'building the check command line';
     const check = await buildCheckArgv(rf, {
       ...(opts.accel !== undefined ? { accel: opts.accel } : {}),
@@ -146,15 +144,20 @@ async function runCheck(root: string, name: string, opts: MigrationCheckOptions)
       }
     }
 
+    // The read path, reading the whole PCI tree too over the same connection.
     step = `probing ${name}'s QEMU`;
     let t = performance.now();
-    const live = await withQmp(
-      qmpSocketPath(root, name),
-      { greetingTimeoutMs: Math.min(opts.greetingTimeoutMs ?? 1_000, remaining()), commandTimeoutMs: remaining(), signal },
-      (qmp) => probeLayout(qmp, { timeoutMs: remaining(), signal }),
-    );
+    let layout: Layout | undefined;
+    const { drift } = await readInstance(root, name, {
+      rf,
+      look: { probe: async (qmp) => (layout = await probeLayout(qmp, { timeoutMs: remaining(), signal })).state },
+      greetingTimeoutMs: Math.min(opts.greetingTimeoutMs ?? 1_000, remaining()),
+      commandTimeoutMs: remaining(),
+      signal,
+    });
     timings.probeInstanceMs = performance.now() - t;
-    const drift = computeDrift(rf, live.state, pending);
+    if (!layout || !drift) throw new InternalError('the read path did not ask QEMU');
+    const live = layout;
 
     step = 'starting the check QEMU';
     dir = await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'plugboard-check-'));
