@@ -1,6 +1,11 @@
 /**
  * A QMP client over a Unix socket, for QEMU's `-qmp unix:PATH,server=on,wait=off` monitor.
  *
+ * (Over 500 lines on purpose: it is one class, the connection's state machine — connect, greeting,
+ * the batched writes, replies matched by id, events and their buffer, timeouts, aborts, close — and
+ * its invariants span all of it: every request settled exactly once, nothing buffered without a
+ * bound, the socket closed on every path. Split, the parts would have to be read together anyway.)
+ *
  * Use it connect → work → close (`withQmp`): QEMU serves ONE client per QMP socket and Ganeti
  * itself needs `ctrl/NAME.qmp`, so the tool never holds an instance's socket while idle. A socket
  * held by someone else shows up as a connect that succeeds but brings no greeting: that is reported

@@ -5,6 +5,8 @@
  * the hostile corpus, generated huge and deep inputs, snapshots of a root's bytes, the figures the
  * tests print (inputs tried, faults injected, data lost), a mini QEMU for the fake QMP server, a
  * QMP proxy that injects faults in front of a real QEMU, and the CLI run as a real child process.
+ * (Over 500 lines: the tools are small and independent; they live in one file so that a test of
+ * bad input imports one module. Split it by tool when one of them grows.)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';

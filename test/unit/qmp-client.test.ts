@@ -1,3 +1,9 @@
+/**
+ * The QMP client (src/qmp/client.ts) against a real local Unix-socket server that plays QEMU
+ * (greeting, replies by id, events, and every way of misbehaving), torn down after each test.
+ * (Over 500 lines on purpose: one file per module under test, and the client's cases — protocol,
+ * timeouts, aborts, faults, limits — are one list an owner of the client reads through.)
+ */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
