@@ -2,9 +2,9 @@
 import React, { useEffect, useMemo, useReducer } from 'react';
 import { Box, Text } from 'ink';
 import type { Action } from '../../src/actions/types.js';
-import { messageOf } from '../../src/errors.js';
 import { placeText, type MapPlace } from '../../src/tui/detail.js';
 import { planLines, progressLines, resultText, transcriptLines } from '../common/run-text.js';
+import { usePlanAndRun } from '../common/usePlanAndRun.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
 import { useNav, useService } from '../context.js';
 import { useGlobalKeys, useNotes, useTranscript } from '../hooks.js';
@@ -38,27 +38,7 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
     [deviceKind, name, deviceId, service],
   );
 
-  useEffect(() => {
-    if (state.step !== 'preview' || state.previewError) return;
-    const ac = new AbortController();
-    service.preview(action, ac.signal).then(
-      (plan) => {
-        if (!ac.signal.aborted) dispatch({ type: 'preview-ready', plan });
-      },
-      (error: unknown) => {
-        if (!ac.signal.aborted) dispatch({ type: 'preview-failed', message: messageOf(error) });
-      },
-    );
-    return () => ac.abort();
-  }, [service, action, state.step, state.previewError]);
-
-  const running = state.step === 'running';
-  useEffect(() => {
-    if (!running) return;
-    const ac = new AbortController();
-    void service.run(action, { signal: ac.signal, onProgress: (event) => dispatch({ type: 'progress', event }) }).then((result) => dispatch({ type: 'finished', result }));
-    return () => ac.abort();
-  }, [service, running, action]);
+  usePlanAndRun(service, action, { preview: state.step === 'preview' && !state.previewError, run: state.step === 'running' }, dispatch);
 
   useEffect(() => {
     if (state.closed) nav.backTo('instance');

@@ -3,11 +3,11 @@ import React, { useEffect, useMemo, useReducer } from 'react';
 import { Box, Text } from 'ink';
 import SelectInput from 'ink-select-input';
 import { allocate } from '../../src/bus/allocate.js';
-import { messageOf } from '../../src/errors.js';
 import { commonPrefix } from '../../src/tui/validate.js';
 import { HOTPLUGGABLE_DISK_TYPES, HOTPLUGGABLE_NIC_TYPES, isScsiDiskType } from '../../src/runtime/hvparams.js';
 import type { InstanceView } from '../../src/tui/view.js';
 import { planLines, progressLines, resultText, transcriptLines } from '../common/run-text.js';
+import { usePlanAndRun } from '../common/usePlanAndRun.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
 import { useNav, useService } from '../context.js';
 import { useGlobalKeys, useInstanceView, useTranscript } from '../hooks.js';
@@ -161,32 +161,10 @@ export function HotplugWizard({ name, active, size }: { name: string; active: bo
     };
   }, [service, state.completeRequest]);
 
-  // The preview: one short QMP connection that only reads; nothing changes.
-  const action = useMemo(() => actionOf(state), [state.type, state.uuid, state.kind, state.path, state.mac, state.link, state.instance]); // eslint-disable-line react-hooks/exhaustive-deps
-  useEffect(() => {
-    if (state.step !== 'preview' || !action || state.plan || state.previewError) return;
-    const ac = new AbortController();
-    service.preview(action, ac.signal).then(
-      (plan) => {
-        if (!ac.signal.aborted) dispatch({ type: 'preview-ready', plan });
-      },
-      (error: unknown) => {
-        if (!ac.signal.aborted) dispatch({ type: 'preview-failed', message: messageOf(error) });
-      },
-    );
-    return () => ac.abort();
-  }, [service, state.step, action, state.plan, state.previewError]);
-
-  // The run, after confirm. Unmounting (quit) aborts it: the executor undoes what it did.
-  const running = state.step === 'running';
-  useEffect(() => {
-    if (!running || !action) return;
-    const ac = new AbortController();
-    void service.run(action, { signal: ac.signal, onProgress: (event) => dispatch({ type: 'progress', event }) }).then((result) => {
-      dispatch({ type: 'finished', result });
-    });
-    return () => ac.abort();
-  }, [service, running, action]);
+  // The preview (reads only), then, after confirm, the run; quitting aborts it and the executor undoes what it did.
+  const { type, uuid, kind, path, mac, link, instance } = state;
+  const action = useMemo(() => actionOf({ type, uuid, kind, path, mac, link, instance }), [type, uuid, kind, path, mac, link, instance]);
+  usePlanAndRun(service, action, { preview: state.step === 'preview' && !state.plan && !state.previewError, run: state.step === 'running' }, dispatch);
 
   // Closing goes back to the map (which reloads).
   useEffect(() => {

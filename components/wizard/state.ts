@@ -108,7 +108,8 @@ export function fieldCheck(state: WizardState): FieldCheck | null {
 }
 
 /** The action the wizard would run (null until kind and type are chosen and the UUID is fixed). */
-export function actionOf(state: WizardState): Action | null {
+/** The action the wizard's fields make, once type and uuid are chosen. */
+export function actionOf(state: Pick<WizardState, 'instance' | 'kind' | 'type' | 'path' | 'mac' | 'link' | 'uuid'>): Action | null {
   if (state.type === null || state.uuid === null) return null;
   if (state.kind === 'disk') return { type: 'hot-add-disk', instance: state.instance, path: state.path, diskType: state.type, uuid: state.uuid };
   const mac = state.mac.trim();
