@@ -13,7 +13,7 @@ import { launchInstance } from '../../src/qemu/instance.js';
 import { launchQemu, type QemuHandle } from '../../src/qemu/launch.js';
 import { buildCheckArgv, requestedAccel } from '../../src/usecases/check/argv.js';
 import { checkMigration } from '../../src/usecases/check/run.js';
-import { withQmp } from '../../src/qmp/index.js';
+import { withQmp } from '../../src/qmp/client.js';
 import { loadRuntimeFile, parseRuntimeText } from '../../src/runtime/load.js';
 import { runtimeFilePath } from '../../src/runtime/root.js';
 import type { RuntimeFile } from '../../src/runtime/types.js';

@@ -21,7 +21,7 @@ import { launchInstance } from '../../src/qemu/instance.js';
 import type { QemuHandle } from '../../src/qemu/launch.js';
 import { MigrationCheckError } from '../../src/usecases/check/error.js';
 import { checkMigration } from '../../src/usecases/check/run.js';
-import { QmpClient, withQmp } from '../../src/qmp/index.js';
+import { QmpClient, withQmp } from '../../src/qmp/client.js';
 import { QmpBusyError, QmpConnectError } from '../../src/qmp/errors.js';
 import { monitorSocketPath, pidFilePath, qmpSocketPath, runtimeFilePath } from '../../src/runtime/root.js';
 import { requireQemu } from '../helpers/qemu.js';

@@ -28,7 +28,7 @@ import { userNetdev } from '../../src/qemu/options.js';
 import type { RuntimeNic } from '../../src/runtime/types.js';
 import type { QemuHandle } from '../../src/qemu/launch.js';
 import { checkMigration } from '../../src/usecases/check/run.js';
-import { withQmp } from '../../src/qmp/index.js';
+import { withQmp } from '../../src/qmp/client.js';
 import { parseRuntimeText } from '../../src/runtime/load.js';
 import { bridgePorts, createBridge, linkExists, requireNetAdmin, useNetCleanup } from '../helpers/net.js';
 import { startSandbox, useSandboxCleanup, type TestSandbox } from '../helpers/sandbox.js';

@@ -25,7 +25,7 @@ import { probeLive } from '../../src/live/probe.js';
 import { instanceArgv, launchFromRuntime, launchInstance } from '../../src/qemu/instance.js';
 import type { QemuHandle } from '../../src/qemu/launch.js';
 import { checkMigration } from '../../src/usecases/check/run.js';
-import { withQmp } from '../../src/qmp/index.js';
+import { withQmp } from '../../src/qmp/client.js';
 import { parseRuntimeText } from '../../src/runtime/load.js';
 import { runtimeFilePath } from '../../src/runtime/root.js';
 import { requireQemu } from '../helpers/qemu.js';

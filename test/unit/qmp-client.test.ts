@@ -10,19 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  HmpCommandError,
-  QmpAbortedError,
-  QmpBusyError,
-  QmpClient,
-  QmpCommandError,
-  QmpConnectError,
-  QmpProtocolError,
-  QmpTimeoutError,
-  Transcript,
-  withQmp,
-  type QmpEvent,
-} from '../../src/qmp/index.js';
+import { QmpClient, withQmp, type QmpEvent } from '../../src/qmp/client.js';
+import { HmpCommandError, QmpAbortedError, QmpBusyError, QmpCommandError, QmpConnectError, QmpProtocolError, QmpTimeoutError } from '../../src/qmp/errors.js';
+import { Transcript } from '../../src/qmp/transcript.js';
 import { PlugboardError } from '../../src/errors.js';
 import { FakeQmpServer, type FakeQmpConnection, type FakeQmpOptions } from '../helpers/fake-qmp.js';
 import { waitFor, within } from '../helpers/wait.js';

@@ -16,15 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, PlugboardError, RuntimeFileError } from '../../src/errors.js';
-import {
-  dumpJson,
-  loadRuntimeFile,
-  MAX_RUNTIME_FILE_BYTES,
-  MAX_RUNTIME_JSON_VALUES,
-  parseRuntimeText,
-  saveRuntimeFile,
-  serializeRuntime,
-} from '../../src/runtime/index.js';
+import { dumpJson } from '../../src/runtime/json.js';
+import { loadRuntimeFile, MAX_RUNTIME_FILE_BYTES, MAX_RUNTIME_JSON_VALUES, parseRuntimeText } from '../../src/runtime/load.js';
+import { serializeRuntime } from '../../src/runtime/serialize.js';
+import { saveRuntimeFile } from '../../src/runtime/write.js';
 import { MAX_JSON_DEPTH } from '../../src/runtime/json.js';
 import { MAX_LISTED_ISSUES, MAX_RUNTIME_DEVICES } from '../../src/runtime/schema.js';
 import type { Json } from '../../src/runtime/types.js';

@@ -20,18 +20,10 @@ import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { InputError, RefusedError } from '../../src/errors.js';
 import { pendingFilePath, readPending, recordPendingUnplug } from '../../src/live/pending.js';
-import {
-  acquireInstanceLock,
-  checkRootTree,
-  listInstances,
-  loadRuntimeFile,
-  lockFilePath,
-  qmpSocketPath,
-  runtimeFilePath,
-  validateInstanceName,
-  withInstanceLock,
-  writeRuntimeFileAtomic,
-} from '../../src/runtime/index.js';
+import { loadRuntimeFile } from '../../src/runtime/load.js';
+import { acquireInstanceLock, lockFilePath, withInstanceLock } from '../../src/runtime/lock.js';
+import { checkRootTree, listInstances, qmpSocketPath, runtimeFilePath, validateInstanceName } from '../../src/runtime/root.js';
+import { writeRuntimeFileAtomic } from '../../src/runtime/write.js';
 import { FakeQmpServer } from '../helpers/fake-qmp.js';
 import { CORPUS_DIR, FigureCounter, snapshotTree } from '../hostile/lib.js';
 
