@@ -56,8 +56,14 @@ export function clock(ms: number): string {
   return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
+/** Whether a key press typed text: something, and no control character (Enter, Tab, Esc… are keys, not text). */
+export function isTypedText(input: string): boolean {
+  // eslint-disable-next-line no-control-regex -- the control characters are what is refused
+  return input !== '' && !/[\x00-\x1f\x7f]/.test(input);
+}
+
 /** Removes ANSI escape sequences (for width maths on coloured strings, and in tests). */
 export function stripAnsi(s: string): string {
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- ESC and BEL delimit the sequences
   return s.replace(/\u001B\[[0-?]*[ -/]*[@-~]|\u001B\][^\u0007]*\u0007/g, '');
 }

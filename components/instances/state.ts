@@ -5,6 +5,7 @@
  * the screen redraws land where they should. Pure reducer.
  */
 import type { InstanceSummary } from '../../src/tui/service.js';
+import { isTypedText } from '../text.js';
 
 export interface InstancesState {
   selected: string | null;
@@ -86,7 +87,7 @@ function onKey(state: InstancesState, a: Extract<InstancesAction, { type: 'key' 
   if (state.filtering) {
     if (key.escape) return { ...state, filtering: false, filter: '', top: 0 };
     if (key.backspace || key.delete) return { ...state, filter: state.filter.slice(0, -1), top: 0 };
-    if (!key.ctrl && !key.meta && input !== '' && !/[\x00-\x1f\x7f]/.test(input)) return { ...state, filter: state.filter + input, top: 0 };
+    if (!key.ctrl && !key.meta && isTypedText(input)) return { ...state, filter: state.filter + input, top: 0 };
     return state;
   }
   if (key.ctrl || key.meta) return state;

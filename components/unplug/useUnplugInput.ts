@@ -1,6 +1,7 @@
 /** Keys of the unplug screen: the "yes" prompt, Esc, scrolling the plan and the result. */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
 import { type Key, useInput } from 'ink';
+import { isTypedText } from '../text.js';
 import type { UnplugAction, UnplugState } from './state.js';
 
 export interface UnplugInputProps {
@@ -34,7 +35,7 @@ export function useUnplugInput(props: UnplugInputProps): void {
         if (key.return) return dispatch({ type: 'submit', transcriptFrom: ref.current.transcriptSeq() });
         if (key.backspace || key.delete) return dispatch({ type: 'erase' });
         if (key.ctrl || key.meta || key.tab) return;
-        if (input !== '' && !/[\x00-\x1f\x7f]/.test(input)) dispatch({ type: 'type-text', text: input });
+        if (isTypedText(input)) dispatch({ type: 'type-text', text: input });
         return;
       case 'running':
         return;

@@ -5,6 +5,7 @@
  */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
 import { type Key, useInput } from 'ink';
+import { isTypedText } from '../text.js';
 import { fieldOf, type WizardAction, type WizardState } from './state.js';
 
 export interface WizardInputProps {
@@ -34,7 +35,7 @@ export function useWizardInput(props: WizardInputProps): void {
       if (key.backspace || key.delete) return dispatch({ type: 'erase' });
       if (key.tab) return dispatch({ type: 'complete' });
       if (key.ctrl || key.meta || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow) return;
-      if (input !== '' && !/[\x00-\x1f\x7f]/.test(input)) dispatch({ type: 'type-text', text: input });
+      if (isTypedText(input)) dispatch({ type: 'type-text', text: input });
       return;
     }
     switch (state.step) {

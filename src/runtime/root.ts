@@ -253,7 +253,7 @@ export async function listInstances(root: string): Promise<string[]> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      let rootExists = false;
+      let rootExists: boolean;
       try {
         rootExists = (await lstat(root)).isDirectory();
       } catch {

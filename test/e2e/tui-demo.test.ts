@@ -51,7 +51,7 @@ async function see(expected: string | RegExp, timeoutMs = 30_000): Promise<strin
     );
   } catch (error) {
     const pane = tmux('list-panes', '-t', SESSION, '-F', 'dead=#{pane_dead} status=#{pane_dead_status}').trim();
-    throw new Error(`${(error as Error).message}; pane ${pane}; the screen was:\n${screen()}`);
+    throw new Error(`${(error as Error).message}; pane ${pane}; the screen was:\n${screen()}`, { cause: error });
   }
 }
 
@@ -186,8 +186,8 @@ describe('plugboard demo in a terminal', () => {
     await key('u', 'Type yes and Enter to unplug disk');
     for (const c of ['y', 'e']) tmux('send-keys', '-t', SESSION, c);
     await key('s', /> yes/);
-    s = await key('Enter', `✓ unplugged ${id}`, 30_000);
-    s = await key('Enter', /t2 +\+ +next hot-added disk/);
+    await key('Enter', `✓ unplugged ${id}`, 30_000);
+    await key('Enter', /t2 +\+ +next hot-added disk/);
 
     const gone = await probe(root, 'db1');
     expect(gone.rf.disks.map((d) => ('id' in d.hvinfo ? d.hvinfo.id : ''))).not.toContain(id);
