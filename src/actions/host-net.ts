@@ -10,7 +10,8 @@
  * exits (instance stop, migration away), so nothing is left behind by Ganeti's own later actions
  * (`gnt-instance modify --net N:remove`, shutdown, migrate). A tap made with `ip tuntap add`
  * would be persistent: QEMU attaches to it, but it survives QEMU and cannot be made non-persistent
- * while QEMU holds it (measured: `ip tuntap del` → `TUNSETIFF: Device or resource busy`), so every
+ * while QEMU holds it (`ip tuntap del` → `TUNSETIFF: Device or resource busy`: docs/qemu-ganeti-facts.md,
+ * "NICs"), so every
  * stop or migration of the instance would leak it, still enslaved to the bridge.
  *
  * Once QEMU has the tap, plugboard configures it as Ganeti's `kvm-ifup` does for a bridged NIC

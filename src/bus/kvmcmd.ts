@@ -1,6 +1,7 @@
 /**
  * What QEMU puts on `pci.0` by itself, predicted from a runtime file's `kvm_cmd` (machine `pc`,
- * i440FX) plus the `-device`s Ganeti adds when it starts the instance.
+ * i440FX) plus the `-device`s Ganeti adds when it starts the instance (docs/qemu-ganeti-facts.md,
+ * "PCI placement at start").
  *
  * QEMU 7.2 creates PCI devices in this order, and a device without `addr=` takes the lowest free
  * slot at the moment it is created (measured: `-nodefaults -device virtio-balloon -device

@@ -53,7 +53,8 @@ export async function isPresent(qmp: QmpClient, id: string, opts: { signal?: Abo
 /**
  * After `device_del`: the device is gone as soon as QEMU no longer lists it in `/machine/peripheral`
  * or DEVICE_DELETED for it arrives, whichever comes first. On SCSI the event trails the removal by
- * ~55 ms (QEMU finalizes the device after an RCU grace period): the operator does not wait for it.
+ * ~55 ms (QEMU finalizes the device after an RCU grace period: docs/qemu-ganeti-facts.md,
+ * "Unplug"): the operator does not wait for it.
  * What that window still holds — the backend, closed at finalize — is dealt with where it matters:
  * `blockdev-del` retries while the node is "in use", and a hot-add of the same path waits for the
  * old backend to be released (see waitForReleasedBackend in usecases/run-action.ts). Polls with a

@@ -1,5 +1,6 @@
 /**
- * How an instance's disks are backed in QEMU, from `query-block`:
+ * How an instance's disks are backed in QEMU, from `query-block` (docs/qemu-ganeti-facts.md,
+ * "Backends: drives and block nodes"):
  * - a named drive (`device: "ID"`): Ganeti 3.0's `-drive …,if=none,id=ID` at start and HMP
  *   `drive_add` for hot-add. It goes away with its device.
  * - a block node (`device: ""`, `inserted.node-name`): `-blockdev` / `blockdev-add`. It stays after

@@ -320,7 +320,8 @@ function onlyZero(parentBus: string, property: 'lun' | 'channel', driverOf: Read
 /**
  * Asks QEMU what it has. QEMU 7.2 serves one command at a time (without OOB it stops reading the
  * monitor until it has answered) and reads its QMP socket ONE BYTE per main-loop iteration
- * (measured: 2–15 µs of QEMU's time per byte sent, depending on the node's load), so the cost is
+ * (2–15 µs of QEMU's time per byte sent, depending on the node's load: docs/qemu-ganeti-facts.md,
+ * "QMP's cost is in the bytes"), so the cost is
  * the bytes of the commands more than the round trips; the probe sends few: query-pci, qom-list
  * /machine/peripheral and query-block; then per SCSI device qom-get of parent_bus and scsi-id, with
  * lun and channel only where the controller accepts others than 0 (lsi: neither; megasas,

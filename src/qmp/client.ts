@@ -11,7 +11,8 @@
  * held by someone else shows up as a connect that succeeds but brings no greeting: that is reported
  * as QmpBusyError after `greetingTimeoutMs`.
  *
- * Protocol decisions (QEMU 7.2 behaviour measured on this machine kind):
+ * Protocol decisions (QEMU 7.2 behaviour measured on this machine kind: docs/qemu-ganeti-facts.md,
+ * "One client per QMP socket" and "QMP's cost is in the bytes"):
  * - Every command carries a unique `id`, a number counting up per connection (`"id":7`). QEMU 7.2
  *   reads its socket one byte per main-loop iteration, so every byte sent costs QEMU time (~2–15 µs
  *   a byte, depending on the load; the former `"pb-7"` strings were 5 bytes more per command);

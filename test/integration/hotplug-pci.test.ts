@@ -66,7 +66,7 @@ describe('virtio-blk-pci on a paused VM (no guest)', () => {
     expect(sb.runtimeText()).toBe(before);
     expect((await readPending(sb.root, 'vm2'))[0]!.since).toBe(since);
 
-    // system_reset completes pending unplugs (FACTS); the next unplug only removes the entry.
+    // system_reset completes pending unplugs (docs/qemu-ganeti-facts.md, "Unplug"); the next unplug only removes the entry.
     await sb.qmp((q) => q.execute('system_reset'));
     const third = await cli(sb, 'unplug', 'disk', 'vm2', id);
     expect(third.code).toBe(0);
