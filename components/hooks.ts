@@ -9,6 +9,7 @@ import type { InstanceView } from '../src/tui/view.js';
 import type { Transcript, TranscriptEntry } from '../src/qmp/transcript.js';
 import type { Size } from './layout.js';
 import { useNav } from './context.js';
+import { commandFor } from './keymap.js';
 
 /** The terminal size, updated on resize (its own listener: ink skips resize handling on $CI). */
 export function useTerminalSize(): Size {
@@ -140,17 +141,28 @@ export function useInstanceView(service: InstanceService, name: string, active: 
 }
 
 /**
- * Keys every screen shares: q quits, ? opens the help, L the QMP log. Off while a text field has
- * the keys (`typing`) or the screen is not on top.
+ * Keys every screen shares (the key map's global entry): q quits, ? opens the help, L the QMP log.
+ * Off while a text field has the keys (`typing`) or the screen is not on top.
  */
 export function useGlobalKeys(active: boolean, typing = false): void {
   const nav = useNav();
   useInput(
     (input, key) => {
-      if (key.ctrl || key.meta) return;
-      if (input === 'q') nav.quit();
-      else if (input === '?') nav.open({ kind: 'help' });
-      else if (input === 'L') nav.open({ kind: 'qmplog' });
+      const command = commandFor('global', input, key);
+      switch (command) {
+        case 'quit':
+          return nav.quit();
+        case 'help':
+          return nav.open({ kind: 'help' });
+        case 'qmp-log':
+          return nav.open({ kind: 'qmplog' });
+        case undefined:
+          return;
+        default: {
+          const never: never = command;
+          return never;
+        }
+      }
     },
     { isActive: active && !typing },
   );
