@@ -20,10 +20,16 @@ function clusterWidth(g: string): number {
   return w;
 }
 
-/** The grapheme clusters of `s` with their widths. */
+/**
+ * The units of `s` that are never split, with their widths: grapheme clusters, except that a
+ * cluster holding a character shown escaped is cut into its code points (each shown on its own).
+ */
 function clusters(s: string): { text: string; width: number }[] {
   const out: { text: string; width: number }[] = [];
-  for (const { segment } of segmenter.segment(s)) out.push({ text: segment, width: clusterWidth(segment) });
+  for (const { segment } of segmenter.segment(s)) {
+    if (!hasUnsafe(segment)) out.push({ text: segment, width: stringWidth(segment) });
+    else for (const ch of segment) out.push({ text: ch, width: clusterWidth(ch) });
+  }
   return out;
 }
 
@@ -90,7 +96,8 @@ export function wrapLines(lines: readonly string[], width: number, indent = 2): 
     let rest = clusters(line);
     let first = true;
     while (rest.length > 0) {
-      const prefix = first ? '' : cont;
+      // No indent for a unit that would not fit after it (a long escape on a narrow line).
+      const prefix = first || rest[0]!.width > w - cont.length ? '' : cont;
       const room = w - prefix.length;
       let total = 0;
       let fits = 0;

@@ -37,9 +37,9 @@ function rowText(r: ScsiRow, width: number, selected: boolean): string {
   return fit(`${selected ? '>' : ' '}${where}${tag}${what}`, width);
 }
 
-/** Rows of the list that fit: one line less when an indicator of more rows is needed. */
+/** Rows of the list that fit: one line less when an indicator of more rows is needed (and there is room for both). */
 export function scsiVisibleRows(count: number, listRows: number): number {
-  return count > listRows ? Math.max(1, listRows - 1) : listRows;
+  return count > listRows && listRows >= 2 ? listRows - 1 : Math.max(0, listRows);
 }
 
 /** The pane's title, as long as it fits. */
@@ -91,7 +91,7 @@ export const ScsiMap = React.memo(function ScsiMap({ scsi, rows, width, listRows
           </Text>
         );
       })}
-      {rows.length > listRows ? <Text dimColor>{fit(`  ${top > 0 ? `↑ ${top} above · ` : ''}${below > 0 ? `↓ ${below} more` : ''}`, width)}</Text> : null}
+      {rows.length > listRows && listRows >= 2 ? <Text dimColor>{fit(`  ${top > 0 ? `↑ ${top} above · ` : ''}${below > 0 ? `↓ ${below} more` : ''}`, width)}</Text> : null}
     </Box>
   );
 });
