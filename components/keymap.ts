@@ -44,9 +44,10 @@ export interface KeyBinding {
   /**
    * On the key line at the bottom of the screen: `label` after the keys, `rank` the order in which
    * entries give way when the line is short (lower stays longer). Bindings with the same `group`
-   * next to each other share one entry (`←↓↑→/hjkl move`).
+   * next to each other share one entry (`←↓↑→/hjkl move`); a short line shows a group's first keys
+   * (`↑↓ scroll`), or the group's `narrow` keys (`hjkl move`).
    */
-  readonly legend?: { readonly label: string; readonly rank: number; readonly group?: string };
+  readonly legend?: { readonly label: string; readonly rank: number; readonly group?: string; readonly narrow?: string };
 }
 
 export interface ScreenKeys {
@@ -55,10 +56,10 @@ export interface ScreenKeys {
   readonly bindings: readonly KeyBinding[];
 }
 
-const scrollBindings = (when?: readonly string[]) =>
+const scrollBindings = (when?: readonly string[], rank = 3) =>
   [
-    { command: 'scroll-up', keys: ['↑', 'k'], description: 'scroll up one line', ...(when ? { when } : {}), legend: { label: 'scroll', rank: 3, group: 'scroll' } },
-    { command: 'scroll-down', keys: ['↓', 'j'], description: 'scroll down one line', ...(when ? { when } : {}), legend: { label: 'scroll', rank: 3, group: 'scroll' } },
+    { command: 'scroll-up', keys: ['↑', 'k'], description: 'scroll up one line', ...(when ? { when } : {}), legend: { label: 'scroll', rank, group: 'scroll' } },
+    { command: 'scroll-down', keys: ['↓', 'j'], description: 'scroll down one line', ...(when ? { when } : {}), legend: { label: 'scroll', rank, group: 'scroll' } },
     { command: 'page-up', keys: ['PgUp'], description: 'scroll up one page', ...(when ? { when } : {}) },
     { command: 'page-down', keys: ['PgDn', 'Space'], description: 'scroll down one page', ...(when ? { when } : {}) },
     { command: 'top', keys: ['Home', 'g'], description: 'go to the first line', ...(when ? { when } : {}) },
@@ -101,7 +102,7 @@ export const KEYMAP = [
     title: 'Instance (the bus maps)',
     bindings: [
       { command: 'pane', keys: ['Tab'], description: 'switch between the pci.0 and scsi.0 panes', legend: { label: 'pane', rank: 1 } },
-      { command: 'left', keys: ['←', 'h'], description: 'select the slot to the left (scsi.0: the target above)', legend: { label: 'move', rank: 2, group: 'move' } },
+      { command: 'left', keys: ['←', 'h'], description: 'select the slot to the left (scsi.0: the target above)', legend: { label: 'move', rank: 2, group: 'move', narrow: 'hjkl' } },
       { command: 'down', keys: ['↓', 'j'], description: 'select the slot below (scsi.0: the next target)', legend: { label: 'move', rank: 2, group: 'move' } },
       { command: 'up', keys: ['↑', 'k'], description: 'select the slot above (scsi.0: the target before)', legend: { label: 'move', rank: 2, group: 'move' } },
       { command: 'right', keys: ['→', 'l'], description: 'select the slot to the right (scsi.0: the target below)', legend: { label: 'move', rank: 2, group: 'move' } },
@@ -182,7 +183,7 @@ export const KEYMAP = [
       { command: 'value-up-more', keys: ['PgDn'], description: 'four values on', when: ['params'] },
       { command: 'reset', keys: ['0'], description: 'back to the instance’s own values', legend: { label: 'reset', rank: 2 } },
       { command: 'focus', keys: ['Tab'], description: 'switch between the parameters and the output (the options it would start with), which then scrolls', legend: { label: 'output/parameters', rank: 1 } },
-      ...scrollBindings(['output']),
+      ...scrollBindings(['output'], 0),
       { command: 'back', keys: ['Esc'], description: 'back to the map; the gnt-instance modify -H line makes it so at the next start', legend: { label: 'back', rank: 1 } },
     ],
   },
@@ -192,13 +193,13 @@ export const KEYMAP = [
     bindings: [
       ...scrollBindings(),
       { command: 'wrap', keys: ['w'], description: 'wrap long lines (or cut them)', legend: { label: 'wrap', rank: 2 } },
-      { command: 'back', keys: ['Esc', '←', 'h'], description: 'back', legend: { label: 'back', rank: 0 } },
+      { command: 'back', keys: ['Esc', '←', 'h'], description: 'close the log: back to the screen before', legend: { label: 'back', rank: 0 } },
     ],
   },
   {
     screen: 'help',
     title: 'Help',
-    bindings: [...scrollBindings(), { command: 'back', keys: ['Esc', '←', 'h'], description: 'back', legend: { label: 'back', rank: 0 } }],
+    bindings: [...scrollBindings(), { command: 'back', keys: ['Esc', '←', 'h'], description: 'close the help: back to the screen before', legend: { label: 'back', rank: 0 } }],
   },
 ] as const satisfies readonly ScreenKeys[];
 
@@ -332,7 +333,7 @@ export function legendEntries(screen: ScreenName, when?: string, options: KeyLin
       // A group: the first keys of each together, then the second ones (`←↓↑→/hjkl move`).
       const columns = (n: number) => group.map((g) => g.keys[n] ?? '').join('');
       const wide = group.length > 1 ? `${[columns(0), columns(1)].filter((c) => c !== '').join('/')} ${legend.label}` : `${keysText(b, true)} ${legend.label}`;
-      const narrow = group.length > 1 ? `${columns(group.some((g) => g.keys.length > 1) ? 1 : 0) || columns(0)} ${legend.label}` : `${keysText(b, false)} ${legend.label}`;
+      const narrow = group.length > 1 ? `${legend.narrow ?? columns(0)} ${legend.label}` : `${keysText(b, false)} ${legend.label}`;
       out.push({ rank: legend.rank + (s.screen === 'global' && screen !== 'global' ? 0.5 : 0), index: index++, wide, narrow });
     }
   }
