@@ -3,7 +3,8 @@
  * size (resize handled), and loading an instance's view with a periodic, cancellable refresh.
  */
 import { useCallback, useEffect, useReducer, useRef, useState, useSyncExternalStore } from 'react';
-import { useInput, useStdout } from 'ink';
+import { useStdout } from 'ink';
+import { useKeys } from './common/useKeys.js';
 import type { InstanceService, ListState } from '../src/tui/service.js';
 import type { InstanceView } from '../src/tui/view.js';
 import type { Transcript, TranscriptEntry } from '../src/qmp/transcript.js';
@@ -146,7 +147,7 @@ export function useInstanceView(service: InstanceService, name: string, active: 
  */
 export function useGlobalKeys(active: boolean, typing = false): void {
   const nav = useNav();
-  useInput(
+  useKeys(
     (input, key) => {
       const command = commandFor('global', input, key);
       switch (command) {
@@ -164,6 +165,7 @@ export function useGlobalKeys(active: boolean, typing = false): void {
         }
       }
     },
-    { isActive: active && !typing },
+    // Not split into presses: in `sq` typed fast into a filter, the q is text, not quit.
+    { isActive: active && !typing, typing: () => true },
   );
 }

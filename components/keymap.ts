@@ -224,6 +224,17 @@ const NAMED: Record<string, (input: string, key: KeyFlags) => boolean> = {
   'Ctrl-C': (input, k) => !!k.ctrl && input === 'c',
 };
 
+/**
+ * The key presses in one input event. A terminal (or SSH) may deliver keys typed quickly, or a key
+ * held down, in one read: ink then reports `jjj` as one input. Outside a text field each character
+ * is its own press; named keys (arrows, Enter…) and Ctrl/Meta combinations come alone.
+ */
+export function keyPresses(input: string, key: KeyFlags): { input: string; key: KeyFlags }[] {
+  const chars = [...input];
+  if (chars.length <= 1 || key.ctrl || key.meta || key.escape || key.return || key.tab) return [{ input, key }];
+  return chars.map((c) => ({ input: c, key }));
+}
+
 /** The keys one shown key string stands for: `h/←` → [`h`, `←`]; `/` → [`/`]. */
 export function keyAlternatives(shown: string): string[] {
   return shown.length > 1 && shown.includes('/') ? shown.split('/').filter((k) => k !== '') : [shown];

@@ -1,6 +1,7 @@
 /** The keys of a screen of scrolled text (components/keymap.ts: detail, help) over a ScrollState; `back` and the screen's own commands go to callbacks. */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
-import { type Key, useInput } from 'ink';
+import type { Key } from 'ink';
+import { useKeys } from './useKeys.js';
 import { commandFor, type CommandOf } from '../keymap.js';
 import type { ScrollAction } from './scroll.js';
 
@@ -57,5 +58,5 @@ export function useScrollInput<S extends ScrollScreen>(props: ScrollInputProps<S
     if (SCROLL.has(command)) return dispatch(scrollAction(command as ScrollCommand, max, page));
     onCommand?.(command as Exclude<CommandOf<S>, ScrollCommand | 'back'>);
   }, []);
-  useInput(handler, { isActive: props.active });
+  useKeys(handler, { isActive: props.active });
 }

@@ -1,6 +1,7 @@
 /** Keys of the instance screen (components/keymap.ts): move on the maps, Tab between panes, and the actions. */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
-import { type Key, useInput } from 'ink';
+import type { Key } from 'ink';
+import { useKeys } from '../common/useKeys.js';
 import { commandFor } from '../keymap.js';
 import type { InstanceScreenAction } from './state.js';
 
@@ -63,5 +64,5 @@ export function useInstanceInput(props: InstanceInputProps): void {
       }
     }
   }, []);
-  useInput(handler, { isActive: props.active });
+  useKeys(handler, { isActive: props.active });
 }

@@ -1,6 +1,7 @@
 /** The QMP commands and replies of this session (previews, actions, loads you asked for). */
 import React, { useCallback, useLayoutEffect, useMemo, useReducer, useRef } from 'react';
-import { Box, useInput, type Key } from 'ink';
+import { Box, type Key } from 'ink';
+import { useKeys } from '../common/useKeys.js';
 import type { TranscriptEntry } from '../../src/qmp/transcript.js';
 import { escapeForTerminal } from '../../src/text/terminal.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
@@ -74,7 +75,7 @@ export function QmpLogScreen({ active, size }: { active: boolean; size: Size }):
     },
     [nav],
   );
-  useInput(handler, { isActive: active });
+  useKeys(handler, { isActive: active });
   useGlobalKeys(active);
   const top = logTop(state, max);
   if (!layout.fits) return <TooSmall need={layout.need} size={size} />;

@@ -1,6 +1,7 @@
 /** Keys of the unplug screen (components/keymap.ts): the "yes" prompt, Esc, scrolling the plan and the result. */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
-import { type Key, useInput } from 'ink';
+import type { Key } from 'ink';
+import { useKeys } from '../common/useKeys.js';
 import { commandFor } from '../keymap.js';
 import type { UnplugAction, UnplugState } from './state.js';
 
@@ -54,5 +55,5 @@ export function useUnplugInput(props: UnplugInputProps): void {
       }
     }
   }, []);
-  useInput(handler, { isActive: props.active });
+  useKeys(handler, { isActive: props.active, typing: () => ref.current.state.step === 'confirm' });
 }

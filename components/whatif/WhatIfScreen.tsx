@@ -3,7 +3,8 @@
  * bus maps and device options it would START with, and the gnt-instance line that makes it so.
  */
 import React, { useCallback, useMemo, useReducer } from 'react';
-import { Box, useInput } from 'ink';
+import { Box } from 'ink';
+import { useKeys } from '../common/useKeys.js';
 import { allocate } from '../../src/bus/allocate.js';
 import { currentParams, whatIf, type WhatIfResult } from '../../src/tui/whatif.js';
 import type { InstanceView } from '../../src/tui/view.js';
@@ -105,7 +106,7 @@ export function WhatIfScreen({ name, active, size }: { name: string; active: boo
   const nav = useNav();
   const { view, error } = useInstanceView(service, name, active);
   // Until the instance is read (or when it cannot be), Esc goes back; the body has the keys after.
-  useInput((input, key) => (commandFor('whatif', input, key) === 'back' ? nav.back() : undefined), { isActive: active && !view });
+  useKeys((input, key) => (commandFor('whatif', input, key) === 'back' ? nav.back() : undefined), { isActive: active && !view });
   useGlobalKeys(active && !view);
   const w = size.columns;
   const layout = whatIfLayout(size);

@@ -1,6 +1,7 @@
 /** Keys of the what-if screen (components/keymap.ts): pick a parameter, change it, Tab to the output, Esc back. */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
-import { type Key, useInput } from 'ink';
+import type { Key } from 'ink';
+import { useKeys } from '../common/useKeys.js';
 import { commandFor } from '../keymap.js';
 import type { WhatIfAction, WhatIfState } from './state.js';
 
@@ -63,5 +64,5 @@ export function useWhatIfInput(props: WhatIfInputProps): void {
       }
     }
   }, []);
-  useInput(handler, { isActive: props.active });
+  useKeys(handler, { isActive: props.active });
 }

@@ -3,7 +3,8 @@
  * fields (typing, Backspace, Tab completion, Enter), and the preview / confirm / result keys.
  */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
-import { type Key, useInput } from 'ink';
+import type { Key } from 'ink';
+import { useKeys } from '../common/useKeys.js';
 import { commandFor } from '../keymap.js';
 import { fieldOf, wizardMode, type WizardAction, type WizardState } from './state.js';
 
@@ -78,5 +79,5 @@ export function useWizardInput(props: WizardInputProps): void {
       }
     }
   }, []);
-  useInput(handler, { isActive: props.active });
+  useKeys(handler, { isActive: props.active, typing: () => fieldOf(ref.current.state.step) !== null });
 }

@@ -4,12 +4,12 @@
  * the key lines fit, and that the help screen and the README are made from it.
  */
 import fc from 'fast-check';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { HELP_LINES } from '../../components/help/HelpScreen.js';
-import { characterKeys, commandFor, describe as describeBinding, isNamedKey, keyAlternatives, keyLine, KEYMAP, keymapMarkdown, type KeyBinding, type KeyFlags, type ScreenName } from '../../components/keymap.js';
+import { characterKeys, commandFor, keyPresses, describe as describeBinding, isNamedKey, keyAlternatives, keyLine, KEYMAP, keymapMarkdown, type KeyBinding, type KeyFlags, type ScreenName } from '../../components/keymap.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -112,6 +112,20 @@ describe('the key map', () => {
       }
     }
     expect(clashes).toEqual([]);
+  });
+
+  it('keys that arrive in one read (typed fast, held down, over SSH) are one press each', () => {
+    expect(keyPresses('jjh', {}).map((p) => p.input)).toEqual(['j', 'j', 'h']);
+    expect(keyPresses('j', {})).toEqual([{ input: 'j', key: {} }]);
+    expect(keyPresses('c', { ctrl: true })).toHaveLength(1);
+    expect(keyPresses('漢字', {}).map((p) => p.input)).toEqual(['漢', '字']);
+  });
+
+  it('every screen takes its keys through common/useKeys.ts (no other use of ink’s useInput)', () => {
+    const dir = path.join(repo, 'components');
+    const files = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(d, e.name)) : /\.tsx?$/.test(e.name) ? [path.join(d, e.name)] : []));
+    const users = files(dir).filter((f) => /\buseInput\b/.test(readFileSync(f, 'utf8')) && /from 'ink'/.test(readFileSync(f, 'utf8')));
+    expect(users.map((f) => path.relative(repo, f))).toEqual([path.join('components', 'common', 'useKeys.ts')]);
   });
 
   it('the instance list: every key of the list and the global ones are not the start of a filter', () => {
