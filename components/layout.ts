@@ -14,9 +14,6 @@ export interface Size {
 /** No screen lays out narrower than this. */
 export const MIN_COLUMNS = 60;
 
-/** The size the view is tried at (README): every screen at its full layout. */
-export const MIN_SIZE: Size = { columns: 80, rows: 24 };
-
 /**
  * The height of a frame: one line less than the terminal, so that ink never treats the output as a
  * full screen (then it clears the whole terminal for every frame, which flickers).

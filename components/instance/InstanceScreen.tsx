@@ -13,6 +13,7 @@ import { TooSmall } from '../common/TooSmall.js';
 import { useGlobalKeys, useInstanceView, useNotes } from '../hooks.js';
 import { keyLine } from '../keymap.js';
 import { clipLines, instanceLayout, scrollWindow, type Size } from '../layout.js';
+import { hasUnsafe } from '../../src/text/terminal.js';
 import { clock, displayWidth, fit, truncate, wrapLines } from '../text.js';
 import { hex2, mapCells, type MapCells } from './cells.js';
 import { Legend } from './Legend.js';
@@ -59,11 +60,30 @@ export function nextText(r: AllocationResult): string {
   return a.bus === 'pci.0' ? `pci.0 slot ${hex2(a.slot)}` : `scsi.0 target ${a['scsi-id']}`;
 }
 
+/**
+ * Whether a word of the view that came from outside (QEMU's ids, drivers and descriptions, the
+ * runtime file's paths and bridges, drift and warnings) holds a character that is shown escaped.
+ */
+export function viewHasEscapes(view: InstanceView): boolean {
+  const words: string[] = [...view.warnings, ...(view.drift?.items ?? []).map((i) => i.message)];
+  const device = (d: { id: string; driver: string; description?: string } | undefined) => {
+    if (d) words.push(d.id, d.driver, d.description ?? '');
+  };
+  for (const s of view.model.pci.slots) device(s.device);
+  for (const t of view.model.scsi?.targets ?? []) device(t.device);
+  if (view.model.scsi) words.push(view.model.scsi.controller);
+  for (const d of view.rf.disks) words.push(d.link, d.uri ?? '');
+  for (const n of view.rf.nics) words.push(n.mac, n.mode ?? '', n.link ?? '', n.name ?? '');
+  return words.some((w) => hasUnsafe(w));
+}
+
 /** The lines under the maps: flash, warnings, drift, problems, legacy upgrades. */
 export function messageLines(view: InstanceView | null, error: string | null): { text: string; color?: string }[] {
   const out: { text: string; color?: string }[] = [];
   if (error) out.push({ text: `! ${error}`, color: 'red' });
   if (!view) return out;
+  // First: a QEMU that names things with terminal control sequences may be a guest's.
+  if (viewHasEscapes(view)) out.push({ text: '! a name from QEMU or the runtime file holds characters a terminal would act on: shown escaped (\\x1b, \\u202e)', color: 'red' });
   for (const w of view.warnings) out.push({ text: `! ${w}`, color: 'red' });
   for (const i of view.drift?.items ?? []) {
     out.push({ text: `${i.code === 'unplug-pending' ? '…' : '~'} ${i.message}`, color: 'yellow' });

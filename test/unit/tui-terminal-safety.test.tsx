@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import React from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { App } from '../../components/App.js';
+import { colorWanted } from '../../components/color.js';
 import type { Screen } from '../../components/app-state.js';
 import { Transcript } from '../../src/qmp/transcript.js';
 import { InstanceService } from '../../src/tui/service.js';
@@ -69,6 +70,8 @@ describe('a hostile QMP peer, on every screen', () => {
     // The map and the drift line name the device QEMU has and the runtime file does not.
     f = await t.waitFor(/only in QEMU|\* /);
     expect(f).toMatch(/evil\\x1b\]0;PB-PWNED-TITLE\\x07/);
+    // And says so, first among the messages, in words (not only by colour).
+    expect(f).toContain('! a name from QEMU or the runtime file holds characters a terminal would act on');
     t.unmount();
     ui = renderTui(<App service={new InstanceService({ root: peer!.root, transcript: new Transcript() })} title="t" first={[{ kind: 'instance', name: 'fk1' }, { kind: 'detail', name: 'fk1', place: { bus: 'pci.0', slot: 0x10 } }]} />, { columns: 160, rows: 40 });
     f = await ui.waitFor(/device +evil/);
@@ -163,6 +166,15 @@ describe('a hostile QMP peer, on every screen', () => {
     } finally {
       chalk.level = level;
     }
+  });
+});
+
+describe('colour', () => {
+  it('NO_COLOR (set, not empty) and TERM=dumb turn it off', () => {
+    expect(colorWanted({ TERM: 'xterm-256color' })).toBe(true);
+    expect(colorWanted({ TERM: 'xterm-256color', NO_COLOR: '1' })).toBe(false);
+    expect(colorWanted({ TERM: 'xterm-256color', NO_COLOR: '' })).toBe(true);
+    expect(colorWanted({ TERM: 'dumb' })).toBe(false);
   });
 });
 
