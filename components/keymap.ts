@@ -317,7 +317,6 @@ interface LegendEntry {
   narrow: string;
 }
 
-/** The key-line entries of a screen in a step, in table order: groups merged, global keys last. */
 export interface KeyLineOptions {
   /** With the global keys (default true). */
   global?: boolean;
@@ -327,6 +326,7 @@ export interface KeyLineOptions {
   typing?: boolean;
 }
 
+/** The key-line entries of a screen in a step, in table order: groups merged, global keys last. */
 export function legendEntries(screen: ScreenName, when?: string, options: KeyLineOptions = {}): LegendEntry[] {
   const out: LegendEntry[] = [];
   const sources = options.global === false || options.typing || screen === 'global' ? [screenKeys(screen)] : [screenKeys(screen), screenKeys('global')];
