@@ -8,7 +8,7 @@ const REPO = path.dirname(fileURLToPath(import.meta.url));
 const INK_FAST = path.join(REPO, 'components', 'ink-fast');
 const RENDERER = /[\\/]node_modules[\\/]ink[\\/]build[\\/]renderer\.js$/;
 /** The packages inlined below: processed by vite, so that their imports come through the plugin. */
-const INLINED = ['ink', 'ink-testing-library', 'ink-select-input', 'widest-line', 'cli-truncate'];
+const INLINED = ['ink', 'ink-testing-library', 'widest-line', 'cli-truncate'];
 const INLINED_FILE = new RegExp(`[\\\\/]node_modules[\\\\/](?:${INLINED.join('|')})[\\\\/].*\\.js$`);
 
 /**

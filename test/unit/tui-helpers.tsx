@@ -36,6 +36,8 @@ export const KEYS = {
 export interface Rendered {
   /** The last frame, ANSI stripped. */
   frame(): string;
+  /** Every frame ink wrote, as written (escape sequences and all). */
+  rawFrames(): readonly string[];
   /** Resolves with the frame once `expected` (text or predicate) holds; rejects at the deadline with the frame. */
   waitFor(expected: string | RegExp | ((frame: string) => boolean), timeoutMs?: number): Promise<string>;
   /** Writes keys (one at a time) and waits for `expected`. */
@@ -108,6 +110,7 @@ export function renderTui(tree: React.ReactElement, size: { columns: number; row
   };
   return {
     frame,
+    rawFrames: () => r.frames,
     waitFor,
     press,
     write,

@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { App } from '../../components/App.js';
+import { keyLine } from '../../components/keymap.js';
 import { Transcript } from '../../src/qmp/transcript.js';
 import { InstanceService } from '../../src/tui/service.js';
 import { FakeRunService, KEYS, makeRoot, renderTui, type Rendered, type TestRoot } from './tui-helpers.js';
@@ -40,7 +41,8 @@ async function typeText(t: Rendered, text: string, expected: string | RegExp): P
 
 async function clearField(t: Rendered, length: number): Promise<void> {
   for (let i = 0; i < length; i++) t.write(KEYS.backspace);
-  await t.waitFor(/^>\s*$/m);
+  // The cursor: `▏` without styling (FORCE_COLOR=0, NO_COLOR), an inverse space with.
+  await t.waitFor(/^>\s*▏?\s*$/m);
 }
 
 describe('hot-add wizard: disk', () => {
@@ -86,8 +88,9 @@ describe('hot-add wizard: disk', () => {
     await typeText(t, '/disks/db1-disk0.img', '✗ already disk/0 of db1');
     await clearField(t, `${root.root}/disks/db1-disk0.img`.length);
     const f = await typeText(t, path.join(root.root, 'disks', 'other-disk0.img'), '✓ regular file, 8 MiB');
-    // Enter with a bad path does nothing; with a good one it goes on.
-    expect(f).toContain('Enter continues to the preview');
+    // Enter with a bad path does nothing; with a good one it goes on. The keys are the key map's.
+    expect(f).toContain(keyLine('wizard', 80, 'path', { typing: true }));
+    expect(f).toContain('Tab complete');
   });
 
   it('completes the path with Tab', async () => {
@@ -127,7 +130,7 @@ describe('hot-add wizard: disk', () => {
     expect(f).toMatch(/to db1 at scsi\.0 target 3\?/);
     expect(f).toContain('y yes, hot-add it now');
     expect(service.runs).toHaveLength(0);
-    await t.press('n', 'Enter: go on to confirm');
+    await t.press('n', 'Enter go on to confirm');
     await t.press(KEYS.enter, 'y yes, hot-add it now');
 
     f = await t.press('y', `✓ hot-added ${id}`);
