@@ -29,10 +29,7 @@ import type { Outcome, Plan, PlanStep } from '../actions/types.js';
 import { ActionFailedError, outcome, seconds, type ExecutorOptions } from './outcome.js';
 import { alreadyGone, isCommand, sendRetryingInUse, sendStep, stepFailure, type StepResult } from './step.js';
 import { undoAfterFailure, undoSteps, type UndoResult } from './undo.js';
-import { isPresent, verifyPresent, waitGone } from './verify.js';
-
-/** How long the cleanup after an unplug waits for QEMU to release the device's backend. */
-const BACKEND_RELEASE_TIMEOUT_MS = 2_000;
+import { BACKEND_RELEASE_TIMEOUT_MS, isPresent, verifyPresent, waitGone } from './verify.js';
 
 export interface RunPlanOptions extends ExecutorOptions {
   /** The runtime file the plan was made from, and its text then (the write is refused if it changed). */

@@ -8,6 +8,13 @@ import { QmpCommandError } from '../qmp/errors.js';
 import type { EventMark, QmpClient } from '../qmp/client.js';
 import type { Plan } from '../actions/types.js';
 
+/**
+ * How long QEMU may take to close the backend of a device that just left it (it does so when it
+ * finalizes the device, ~55 ms after: docs/qemu-ganeti-facts.md, "Unplug"): the wait for
+ * DEVICE_DELETED before an unplug's cleanup, and a hot-add's wait for a just-unplugged image.
+ */
+export const BACKEND_RELEASE_TIMEOUT_MS = 2_000;
+
 /** Waits `ms`, or less when `signal` aborts (never rejects). */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return sleep(ms, undefined, signal ? { signal } : undefined).catch(() => undefined);

@@ -39,7 +39,7 @@ import { allocationText, diskId } from '../actions/plan-disk.js';
 import type { Action, Outcome, Plan } from '../actions/types.js';
 import type { ExecutorOptions } from '../executor/outcome.js';
 import { pipelined, runPlan } from '../executor/run.js';
-import { delay } from '../executor/verify.js';
+import { BACKEND_RELEASE_TIMEOUT_MS, delay } from '../executor/verify.js';
 
 export interface ExecuteOptions extends ExecutorOptions {
   lockTimeoutMs?: number;
@@ -192,9 +192,6 @@ function needsNodeNames(rf: RuntimeFile, live: LiveState, ref: string, present: 
   const id = diskId(disk);
   return !(present ?? live.peripherals.some((p) => p.id === id)) || backendOf(live, id) === undefined;
 }
-
-/** How long a hot-add waits for QEMU to close the backend of a just-unplugged device on the same path. */
-const BACKEND_RELEASE_TIMEOUT_MS = 2_000;
 
 /**
  * A device unplugged a moment ago (by us or anyone) keeps its backend open until QEMU finalizes it
