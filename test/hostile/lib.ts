@@ -379,6 +379,10 @@ export class QmpProxy {
     this.sockets.add(upstream);
     const dropIds = new Set<unknown>();
     const cutIds = new Set<unknown>();
+    // Once a reply is cut, nothing more reaches the client: a reply QEMU sent right behind it (to a
+    // command pipelined with it) read in the same chunk would otherwise be written before the close,
+    // glued to the half line.
+    let cut = false;
     const closeBoth = () => {
       client.destroy();
       upstream.destroy();
@@ -411,8 +415,9 @@ export class QmpProxy {
       } catch {
         id = undefined;
       }
-      if (id !== undefined && dropIds.has(id)) return;
+      if (cut || (id !== undefined && dropIds.has(id))) return;
       if (id !== undefined && cutIds.has(id)) {
+        cut = true;
         client.write(line.slice(0, Math.floor(line.length / 2)), () => closeBoth());
         return;
       }
