@@ -118,3 +118,18 @@ export class JobTimeoutError extends PlugboardError {
 function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
+
+/**
+ * A low-level signal inside the RAPI client, with an errno-like `code` its socket-error mapping reads
+ * (`PLUGBOARD_CERT_MISMATCH` from the certificate check in the TLS handshake, `ECONNRESET` for an
+ * answer cut short). Never reaches the operator as is: it becomes a RapiError's `cause`.
+ */
+export class RapiSocketSignal extends PlugboardError {
+  override name = 'RapiSocketSignal';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -22,7 +22,7 @@ import type { IncomingMessage } from 'node:http';
 import type { PeerCertificate } from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
 import { instanceNameProblem } from '../runtime/root.js';
-import { JobTimeoutError, RapiAbortedError, RapiError, RapiNotFoundError, RapiSetupError, type RapiFailure } from './errors.js';
+import { JobTimeoutError, RapiAbortedError, RapiError, RapiNotFoundError, RapiSetupError, RapiSocketSignal, type RapiFailure } from './errors.js';
 import { readJobResult, type JobLogEntry, type JobResult, logEntryOf, FINAL_JOB_STATUSES } from './job.js';
 import { parseWith, rapiSchemas, type RapiInfo, type RapiInstance, type RapiInstanceInfo, type RapiJob } from './schemas.js';
 import { serverNameOf, type RapiSettings } from './settings.js';
@@ -274,9 +274,7 @@ export class RapiClient {
       opts.rejectUnauthorized = true;
       opts.checkServerIdentity = (_host: string, cert: PeerCertificate) => {
         if (cert.raw !== undefined && Buffer.compare(cert.raw, tls.der) === 0) return undefined;
-        const err = new Error(`the server's certificate (SHA-256 ${cert.fingerprint256 ?? '?'}) is not the pinned one`) as NodeJS.ErrnoException;
-        err.code = 'PLUGBOARD_CERT_MISMATCH';
-        return err;
+        return new RapiSocketSignal('PLUGBOARD_CERT_MISMATCH', `the server's certificate (SHA-256 ${cert.fingerprint256 ?? '?'}) is not the pinned one`);
       };
     } else {
       opts.rejectUnauthorized = false;
@@ -317,7 +315,7 @@ export class RapiClient {
         res.on('error', (err) => finish(this.socketError(what, err, tls.kind === 'pinned' ? tls.certFile : undefined)));
         // The connection closed before the whole answer came (after 'end' this is a no-op: settled).
         res.on('close', () => {
-          if (!res.complete) finish(this.socketError(what, Object.assign(new Error('answer cut short'), { code: 'ECONNRESET' }), undefined));
+          if (!res.complete) finish(this.socketError(what, new RapiSocketSignal('ECONNRESET', 'answer cut short'), undefined));
         });
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');

@@ -35,6 +35,7 @@ import { inspect } from 'node:util';
 import { isIP } from 'node:net';
 import { RapiSetupError } from './errors.js';
 import { GANETI_DATA_DIR, localNodeName, type Ssconf } from './ssconf.js';
+import { hasUnsafe } from '../text/terminal.js';
 
 export const RAPI_CONFIG_FILE = '/etc/plugboard/rapi.conf';
 export const RAPI_CERT_FILE = path.join(GANETI_DATA_DIR, 'rapi.pem');
@@ -219,7 +220,7 @@ export async function resolveRapiSettings(input: RapiSettingsInput): Promise<Rap
 
 function checkUser(user: string, from: string): string {
   // Ganeti's users file: one word per user; a colon would break Basic auth.
-  if (!/^[^\s:]{1,64}$/.test(user) || /[\u0000-\u001f\u007f]/.test(user)) {
+  if (!/^[^\s:]{1,64}$/.test(user) || hasUnsafe(user)) {
     throw new RapiSetupError(`${from}: the RAPI user must be one word without ':' (got ${user.length} characters)`);
   }
   return user;

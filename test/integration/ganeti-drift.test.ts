@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import { compareWithGaneti, type GanetiComparison } from '../../src/ganeti/compare.js';
 import { planGanetiRequest } from '../../src/ganeti/plan.js';
 import { ganetiInstanceOf } from '../../src/ganeti/view.js';
