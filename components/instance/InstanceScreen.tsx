@@ -34,6 +34,8 @@ export function liveText(s: LiveStatus, loading: boolean): string {
       return `QMP busy (someone else holds the socket): runtime file only${busy}`;
     case 'error':
       return `QEMU not asked: ${s.message}${busy}`;
+    case 'ganeti-job':
+      return `Ganeti job ${s.jobs.map((j) => j.id).join(', ')} running: QEMU not asked, runtime file only${busy}`;
     case 'not-asked':
       return `asking QEMU…`;
     default: {

@@ -39,6 +39,22 @@ const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
+/** Job statuses before the end: the job may still act on an instance. */
+export const ACTIVE_JOB_STATUSES = ['queued', 'waiting', 'running', 'canceling'] as const;
+
+/** A job not yet ended, as `activeJobs()` lists it. */
+export interface ActiveJob {
+  id: number;
+  status: string;
+  /** One per opcode: `INSTANCE_SET_PARAMS(inst1.example.com)` (made printable). */
+  summary: string[];
+}
+
+/** Whether one of the job's opcodes names the instance (`OP_SUMMARY(NAME)`, as Ganeti writes a summary). */
+export function jobTouches(job: ActiveJob, instance: string): boolean {
+  return job.summary.some((s) => s.endsWith(`(${instance})`));
+}
+
 export interface RequestOptionsBase {
   signal?: AbortSignal | undefined;
   /** Per-request timeout (ms); default the client's. */
@@ -122,6 +138,30 @@ export class RapiClient {
     const info = parsed.value[name];
     if (info === undefined) throw this.protocolError(`job ${id}`, `the instance info job answered for ${Object.keys(parsed.value).slice(0, 3).join(', ') || 'nothing'}, not ${name}`);
     return info;
+  }
+
+  /**
+   * The jobs that are queued, waiting or running, with their summaries (`INSTANCE_SET_PARAMS(NAME)`):
+   * one `PUT /2/query/job` with a status filter (Ganeti's query resource; light, unlike
+   * `/2/jobs?bulk=1`, which carries every job's opcodes).
+   */
+  async activeJobs(options: RequestOptionsBase = {}): Promise<ActiveJob[]> {
+    const path = '/2/query/job';
+    const body = {
+      fields: ['id', 'status', 'summary'],
+      qfilter: ['|', ...ACTIVE_JOB_STATUSES.map((st) => ['=', 'status', st])],
+    };
+    const answer = await this.request('PUT', path, body, options);
+    const parsed = parseWith(rapiSchemas().jobQuery, answer);
+    if (!parsed.ok) throw this.protocolError(`PUT ${path}`, `RAPI's answer to PUT ${path} is not what plugboard expects: ${parsed.problem}`);
+    const out: ActiveJob[] = [];
+    for (const row of parsed.value.data) {
+      const [id, status, summary] = row.map(([, v]) => v);
+      if (typeof id !== 'number' || typeof status !== 'string') continue;
+      const summaries = Array.isArray(summary) ? summary.filter((x): x is string => typeof x === 'string').map((x) => oneLine(x, 200)) : [];
+      out.push({ id, status: oneLine(status, 20), summary: summaries });
+    }
+    return out;
   }
 
   /** `PUT /2/instances/NAME/modify` with `body`: submits an OpInstanceSetParams job; returns its id. */

@@ -125,7 +125,13 @@ function build(z: typeof Z) {
   /** 4xx/5xx bodies: `{"code": 401, "message": "Unauthorized", "explain": "…"}`. */
   const errorBody = z.looseObject({ code: z.number().optional(), message: str.optional(), explain: z.unknown().optional() });
 
-  return { info, instance, instances: z.array(instance), job, jobWait, jobId, instanceInfo, errorBody, logEntry };
+  /**
+   * `PUT /2/query/job` (Ganeti's query resource): `{"data": [[[0, 12], [0, "running"], [0, ["INSTANCE_SET_PARAMS(NAME)"]]], …]}`,
+   * one `[result status, value]` per field asked (status 0: a value).
+   */
+  const jobQuery = z.looseObject({ data: z.array(z.array(z.tuple([z.number(), z.unknown()]))) });
+
+  return { info, instance, instances: z.array(instance), job, jobWait, jobId, instanceInfo, errorBody, logEntry, jobQuery };
 }
 
 type Schemas = ReturnType<typeof build>;

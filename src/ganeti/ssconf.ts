@@ -21,6 +21,19 @@ import { RapiSetupError } from './errors.js';
 /** Where Ganeti keeps its data on every node (`pathutils.DATA_DIR`). */
 export const GANETI_DATA_DIR = '/var/lib/ganeti';
 
+/**
+ * Ganeti's data directory (ssconf) for a KVM root that is Ganeti's: `<L>/run/ganeti/kvm-hypervisor`
+ * → `<L>/lib/ganeti` (Ganeti's RUN_DIR and DATA_DIR share their localstatedir; `/run/…`, Debian's
+ * /var/run, → `/var/lib/ganeti`); null for any other root (a sandbox). See src/ganeti/node.ts.
+ */
+export function ganetiDataDirOf(root: string): string | null {
+  const r = path.resolve(root).replace(/\/+$/, '');
+  const m = /^(.*)\/run\/ganeti\/kvm-hypervisor$/.exec(r);
+  if (!m) return null;
+  const prefix = m[1] as string;
+  return `${prefix === '' ? '/var' : prefix}/lib/ganeti`;
+}
+
 /** The largest ssconf file read (a big cluster's node list is well under this). */
 const MAX_SSCONF_BYTES = 1 << 20;
 

@@ -98,6 +98,7 @@ function liveText(view: InstanceView, d: BusDevice | null, mark: DeviceMark, dri
     case 'busy':
       return `QEMU not asked: ${view.liveStatus.message}`;
     case 'error':
+    case 'ganeti-job':
       return `QEMU not asked: ${view.liveStatus.message}`;
     case 'not-asked':
       return 'QEMU not asked yet';

@@ -6,6 +6,13 @@
  *        └──────────────────┬───────────────────────────────┘
  *                 bus model of the file, QEMU laid over it → drift → where the next disk and NIC go
  *
+ * On a Ganeti node (a root that is Ganeti's: src/ganeti/node.ts) the reading also has Ganeti's side
+ * (`ganeti`: usecases/ganeti-source.ts): its view of the instance (asked while QEMU is), compared by
+ * UUID with the runtime file and QEMU (ganeti/compare.ts: the two marks). Before QEMU is asked,
+ * Ganeti's jobs under way are: while one names the instance, its QMP socket is left to Ganeti (the
+ * reading says so instead: liveStatus `ganeti-job`). A RAPI failure never hides the node's maps: it
+ * is the reading's `ganeti.kind === 'error'`, one line.
+ *
  * The last line is pure (instancePicture: the view's tests and the what-if build it from what they
  * made up). The runtime file is read under the root's checks (no links, nothing others may write),
  * before QEMU is asked. What differs between the callers is said in ReadInstanceOptions: how much
@@ -22,6 +29,11 @@ import { readPending, type PendingUnplug } from '../live/pending.js';
 import { knownScsiAddresses, probeLive, type LiveState } from '../live/probe.js';
 import { withQmp, type QmpClient } from '../qmp/client.js';
 import { QmpBusyError, QmpConnectError } from '../qmp/errors.js';
+import type { ActiveJob } from '../ganeti/rapi.js';
+import { ganetiReading, type GanetiReading } from './ganeti-reading.js';
+import { GanetiJobRunningError, jobRunningMessage, type GanetiSource } from './ganeti-source.js';
+
+export type { GanetiReading } from './ganeti-reading.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { loadRuntimeFile } from '../runtime/load.js';
 import { instanceStatus, qmpSocketPath, runtimeFilePath } from '../runtime/root.js';
@@ -37,6 +49,8 @@ export type LiveStatus =
   | { kind: 'busy'; message: string }
   /** QEMU could not be asked, for another reason (the message says which). */
   | { kind: 'error'; message: string }
+  /** Not asked: Ganeti jobs are working on the instance (they connect to its QMP socket themselves). */
+  | { kind: 'ganeti-job'; message: string; jobs: readonly ActiveJob[] }
   /** Not asked (yet). */
   | { kind: 'not-asked' };
 
@@ -63,6 +77,8 @@ export interface InstanceReading extends InstancePicture {
   pending: readonly PendingUnplug[];
   /** Problems reading side files (a broken pending-unplug record…): reported, never fatal. */
   warnings: string[];
+  /** Ganeti's side, on a Ganeti node; absent elsewhere. */
+  ganeti?: GanetiReading;
 }
 
 /** The model, the drift and the next places: from the file, what QEMU has (when it answered) and the pending unplugs. */
@@ -115,12 +131,19 @@ export interface ReadInstanceOptions {
   commandTimeoutMs?: number;
   transcript?: Transcript;
   signal?: AbortSignal;
+  /** On a Ganeti node: Ganeti's view and jobs (see the module comment). */
+  ganeti?: GanetiSource;
 }
 
 /** Reads instance `name` under `root`: the runtime file, QEMU, the pending unplugs, and what follows (see the module comment). */
 export async function readInstance(root: string, name: string, opts: ReadInstanceOptions = {}): Promise<InstanceReading> {
   const rf = opts.rf ?? (await loadInstanceFile(root, name));
   const look = opts.look ?? 'all';
+  const kept = typeof look === 'object' && 'kept' in look;
+  const source = opts.ganeti;
+  // Ganeti's view is asked while QEMU is; its jobs under way before QEMU is.
+  const ganetiView = source ? settle(source.instance(name, opts.signal)) : undefined;
+  const jobs = source && !kept ? await source.jobsOn(name, opts.signal).catch(() => [] as ActiveJob[]) : [];
   let qemu: { live: LiveState | null; liveStatus: LiveStatus };
   let pending: readonly PendingUnplug[];
   const warnings: string[] = [];
@@ -134,14 +157,27 @@ export async function readInstance(root: string, name: string, opts: ReadInstanc
     ]);
     pending = pend;
     if (typeof look === 'object' && 'kept' in look) qemu = look.kept;
-    else if (status === 'running') qemu = await askReporting(root, name, rf, look, opts);
-    else qemu = { live: null, liveStatus: { kind: 'stopped' } };
+    else if (status !== 'running') qemu = { live: null, liveStatus: { kind: 'stopped' } };
+    else if (jobs.length > 0) qemu = { live: null, liveStatus: { kind: 'ganeti-job', message: jobRunningMessage(name, jobs), jobs } };
+    else qemu = await askReporting(root, name, rf, look, opts);
   } else {
-    qemu = typeof look === 'object' && 'kept' in look ? look.kept : { live: await ask(root, name, rf, look, opts), liveStatus: { kind: 'live', at: Date.now() } };
+    if (typeof look === 'object' && 'kept' in look) qemu = look.kept;
+    else if (jobs.length > 0) throw new GanetiJobRunningError(name, jobs);
+    else qemu = { live: await ask(root, name, rf, look, opts), liveStatus: { kind: 'live', at: Date.now() } };
     pending = await readPending(root, name);
   }
   opts.signal?.throwIfAborted();
-  return { rf, ...qemu, pending, warnings, ...instancePicture(rf, qemu.live, pending) };
+  const reading: InstanceReading = { rf, ...qemu, pending, warnings, ...instancePicture(rf, qemu.live, pending) };
+  if (source && ganetiView) reading.ganeti = ganetiReading(source, rf, qemu.live, await ganetiView);
+  return reading;
+}
+
+/** A promise's outcome as a value (never rejects), so that it can be started early and read later. */
+function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  return p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
 }
 
 /** One short QMP connection: connect, read as `look` says, close. */

@@ -36,13 +36,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { compareWithGaneti, type QemuSide } from '../../src/ganeti/compare.js';
+import { compareWithGaneti } from '../../src/ganeti/compare.js';
+import { qemuSideOf } from '../../src/live/qemu-side.js';
 import { RapiError, RapiNotFoundError } from '../../src/ganeti/errors.js';
 import type { JobResult } from '../../src/ganeti/job.js';
 import { RapiClient, type HttpMethod, type RequestOptionsBase } from '../../src/ganeti/rapi.js';
 import { RapiCredentials, readPinnedCertificate, type RapiSettings } from '../../src/ganeti/settings.js';
 import { ganetiInstanceOf, type GanetiInstance } from '../../src/ganeti/view.js';
-import { roleOf } from '../../src/live/drivers.js';
 import { probeLive, type LiveState } from '../../src/live/probe.js';
 import { withQmp } from '../../src/qmp/client.js';
 import { loadRuntimeFile } from '../../src/runtime/load.js';
@@ -101,16 +101,8 @@ export interface GanetiCluster {
   timings: Record<string, number[]>;
 }
 
-/** QEMU's devices and drives as compare.ts takes them, from plugboard's probe. */
-export function qemuSideOf(live: LiveState): QemuSide {
-  return {
-    devices: live.peripherals.map((p) => {
-      const role = roleOf(p.id, p.driver);
-      return { id: p.id, kind: role === 'disk' ? 'disk' : role === 'nic' ? 'nic' : 'other' };
-    }),
-    drives: live.blocks.filter((b) => b.style === 'drive' && b.device !== '').map((b) => ({ id: b.device, attached: b.deviceId !== undefined, file: b.file })),
-  };
-}
+/** QEMU's devices and drives as compare.ts takes them, from plugboard's probe (src/live/qemu-side.ts). */
+export { qemuSideOf } from '../../src/live/qemu-side.js';
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<ExecResult> {
   return new Promise((resolve) => {

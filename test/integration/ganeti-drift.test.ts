@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { runAction } from '../../src/usecases/run-action.js';
 import { compareWithGaneti, type GanetiComparison } from '../../src/ganeti/compare.js';
-import { planGanetiRequest } from '../../src/ganeti/plan.js';
+import { planGanetiRequest } from '../../src/actions/plan-ganeti.js';
 import { ganetiInstanceOf } from '../../src/ganeti/view.js';
 import { computeDrift } from '../../src/live/drift.js';
 import { withQmp } from '../../src/qmp/client.js';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { JobTimeoutError, RapiError, RapiNotFoundError } from '../../src/ganeti/errors.js';
 import { compareWithGaneti } from '../../src/ganeti/compare.js';
-import { planGanetiRequest } from '../../src/ganeti/plan.js';
+import { planGanetiRequest } from '../../src/actions/plan-ganeti.js';
 import { RapiClient } from '../../src/ganeti/rapi.js';
 import { RapiCredentials, readPinnedCertificate, resolveRapiSettings } from '../../src/ganeti/settings.js';
 import { readSsconf } from '../../src/ganeti/ssconf.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { parseSizeMiB, planGanetiRequest, type GanetiAction } from '../../src/ganeti/plan.js';
+import { parseSizeMiB, planGanetiRequest, type GanetiAction } from '../../src/actions/plan-ganeti.js';
 
 const I = 'inst1.example.com';
 const hot = { running: true };

@@ -22,7 +22,8 @@ import { withQmp } from '../../qmp/client.js';
 import { QmpAbortedError } from '../../qmp/errors.js';
 import { launchQemu, type QemuHandle } from '../../qemu/launch.js';
 import { qmpSocketPath, validateInstanceName } from '../../runtime/root.js';
-import { loadInstanceFile, readInstance } from '../read-instance.js';
+import { loadInstanceFile, readInstance, type GanetiReading } from '../read-instance.js';
+import type { GanetiSource } from '../ganeti-source.js';
 import { buildCheckArgv, type Accel } from './argv.js';
 import { compareLayouts, type LayoutDifference } from './compare.js';
 import { MigrationCheckError } from './error.js';
@@ -42,6 +43,8 @@ export interface MigrationCheckOptions {
   tmpDir?: string;
   /** How long the instance's QMP socket may take to greet before it counts as busy (default 1000 ms). */
   greetingTimeoutMs?: number;
+  /** On a Ganeti node: Ganeti's side (its marks count against the check: such a device does not follow a migration). */
+  ganeti?: GanetiSource;
 }
 
 export interface MigrationCheckResult {
@@ -53,6 +56,8 @@ export interface MigrationCheckResult {
   differences: LayoutDifference[];
   /** The runtime file against the running QEMU (the same as `show --live` reports). */
   drift: Drift;
+  /** On a Ganeti node: Ganeti's view compared with the node (its marks make the check fail). */
+  ganeti?: GanetiReading;
   /** What was compared. */
   compared: { pciFunctions: number; scsiDevices: number; devicesWithId: number };
   /** What the check did differently from a real target, and what it could not compare. */
@@ -148,8 +153,9 @@ async function runCheck(root: string, name: string, opts: MigrationCheckOptions)
     step = `probing ${name}'s QEMU`;
     let t = performance.now();
     let layout: Layout | undefined;
-    const { drift } = await readInstance(root, name, {
+    const { drift, ganeti } = await readInstance(root, name, {
       rf,
+      ...(opts.ganeti ? { ganeti: opts.ganeti } : {}),
       look: { probe: async (qmp) => (layout = await probeLayout(qmp, { timeoutMs: remaining(), signal })).state },
       greetingTimeoutMs: Math.min(opts.greetingTimeoutMs ?? 1_000, remaining()),
       commandTimeoutMs: remaining(),
@@ -199,10 +205,11 @@ async function runCheck(root: string, name: string, opts: MigrationCheckOptions)
     const ids = new Set(live.state.peripherals.map((p) => p.id));
     const result: MigrationCheckResult = {
       instance: name,
-      ok: differences.length === 0 && drift.ok,
+      ok: differences.length === 0 && drift.ok && !(ganeti?.kind === 'compared' && !ganeti.comparison.ok),
       layoutOk: differences.length === 0,
       differences,
       drift,
+      ...(ganeti ? { ganeti } : {}),
       compared: { pciFunctions: live.pci.length, scsiDevices: live.state.scsi.length, devicesWithId: ids.size },
       notes,
       accel: check.accel,
