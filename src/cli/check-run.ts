@@ -8,6 +8,9 @@ import { checkMigration, type MigrationCheckResult } from '../usecases/check/run
 import { runtimeFilePath } from '../runtime/root.js';
 import { type CliIo, printJson } from './io.js';
 import { renderDrift } from './live-run.js';
+import type { RapiFlags } from './ganeti-options.js';
+import { ganetiSourceFor } from './ganeti-node.js';
+import { ganetiJson, ganetiSectionLines } from './ganeti-text.js';
 
 /** The text report. */
 export function renderCheckText(r: MigrationCheckResult, runtimeFile: string): string {
@@ -22,9 +25,17 @@ export function renderCheckText(r: MigrationCheckResult, runtimeFile: string): s
     text += r.differences.map((d) => `  ! ${d.code}: ${d.message}\n`).join('');
   }
   if (r.notes.length > 0) text += r.notes.map((n) => `  note: ${n}\n`).join('');
+  if (r.ganeti) text += `\n${ganetiSectionLines(r.ganeti).join('\n')}\n`;
+  const ganetiMarks = r.ganeti?.kind === 'compared' && !r.ganeti.comparison.ok;
   text += r.ok
     ? '\nok: a migration target started from the runtime file would match the running instance\n'
-    : `\nNOT OK: ${[!r.drift.ok ? 'the runtime file does not match QEMU' : '', !r.layoutOk ? 'a QEMU started from the runtime file has another device layout' : ''].filter(Boolean).join('; ')} — a migration would fail\n`;
+    : `\nNOT OK: ${[
+        !r.drift.ok ? 'the runtime file does not match QEMU' : '',
+        !r.layoutOk ? 'a QEMU started from the runtime file has another device layout' : '',
+        ganetiMarks ? "the node and Ganeti's configuration disagree (a migration or failover goes by Ganeti's configuration)" : '',
+      ]
+        .filter(Boolean)
+        .join('; ')} — a migration would fail\n`;
   return text;
 }
 
@@ -33,6 +44,7 @@ export function checkJson(r: MigrationCheckResult): unknown {
     instance: r.instance,
     ok: r.ok,
     drift: r.drift,
+    ...(r.ganeti ? { ganeti: ganetiJson(r.ganeti) } : {}),
     migration: {
       ok: r.layoutOk,
       differences: r.differences,
@@ -47,12 +59,13 @@ export function checkJson(r: MigrationCheckResult): unknown {
 }
 
 /** Runs the check of `name` and prints it; returns the exit code (0 only when both parts match). */
-export async function runCheck(root: string, name: string, timeoutMs: number, json: boolean, io: CliIo): Promise<number> {
+export async function runCheck(root: string, name: string, timeoutMs: number, json: boolean, io: CliIo, flags: RapiFlags = {}): Promise<number> {
   const controller = new AbortController();
   const onSigint = () => controller.abort(new InterruptedError('interrupted (SIGINT)'));
   process.once('SIGINT', onSigint);
   try {
-    const result = await checkMigration(root, name, { timeoutMs, signal: controller.signal });
+    const ganeti = await ganetiSourceFor(root, flags, io);
+    const result = await checkMigration(root, name, { timeoutMs, signal: controller.signal, ...(ganeti ? { ganeti } : {}) });
     if (json) printJson(io, checkJson(result));
     else io.stdout(renderCheckText(result, runtimeFilePath(root, name)));
     return result.ok ? ExitCode.ok : ExitCode.failed;

@@ -11,24 +11,26 @@ import type { Command } from 'commander';
 import { resolveRoot, validateInstanceName } from '../runtime/root.js';
 import type { CliIo } from './io.js';
 import { timeoutMs } from './options.js';
+import { rapiOptions, type RapiFlags } from './ganeti-options.js';
 
 const DEFAULT_TIMEOUT_S = 30;
 
 
 export function registerCheckCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
-  program
-    .command('check')
-    .description(
-      'is the instance ready to migrate? compares the runtime file with the running QEMU (drift), then starts a paused QEMU from the runtime file beside it (touching none of its disks, sockets or files) and compares the device layouts',
-    )
-    .argument('<name>', 'instance name')
-    .option('--json', 'print JSON')
-    .option('--timeout <seconds>', 'give up after this long', String(DEFAULT_TIMEOUT_S))
-    .action(async (name: string, opts: { json?: boolean; timeout: string }, cmd: Command) => {
-      validateInstanceName(name);
-      const waitMs = timeoutMs(opts.timeout);
-      const root = resolveRoot(cmd.optsWithGlobals().root as string | undefined);
-      const { runCheck } = await import('./check-run.js');
-      setExit(await runCheck(root, name, waitMs, opts.json === true, io));
-    });
+  rapiOptions(
+    program
+      .command('check')
+      .description(
+        "is the instance ready to migrate? compares the runtime file with the running QEMU (drift), then starts a paused QEMU from the runtime file beside it (touching none of its disks, sockets or files) and compares the device layouts; on a Ganeti node also Ganeti's configuration with the node (its marks)",
+      )
+      .argument('<name>', 'instance name')
+      .option('--json', 'print JSON')
+      .option('--timeout <seconds>', 'give up after this long', String(DEFAULT_TIMEOUT_S)),
+  ).action(async (name: string, opts: RapiFlags & { json?: boolean; timeout: string }, cmd: Command) => {
+    validateInstanceName(name);
+    const waitMs = timeoutMs(opts.timeout);
+    const root = resolveRoot(cmd.optsWithGlobals().root as string | undefined);
+    const { runCheck } = await import('./check-run.js');
+    setExit(await runCheck(root, name, waitMs, opts.json === true, io, opts));
+  });
 }

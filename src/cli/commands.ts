@@ -7,36 +7,41 @@ import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { validateInstanceName, resolveRoot } from '../runtime/root.js';
 import type { CliIo } from './io.js';
+import { rapiOptions, type RapiFlags } from './ganeti-options.js';
 
 export function registerCoreCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const rootOf = (cmd: Command): string | undefined => cmd.optsWithGlobals().root as string | undefined;
 
-  program
-    .command('list')
-    .description('every instance under the root: status, disk_type, nic_type, controller, disks, NICs, problems')
-    .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { runList } = await import('./list.js');
-      setExit(await runList(resolveRoot(rootOf(cmd)), opts.json === true, io));
-    });
+  rapiOptions(
+    program
+      .command('list')
+      .description("every instance under the root: status, disk_type, nic_type, controller, disks, NICs, problems (on a Ganeti node: Ganeti's marks)")
+      .option('--cluster', "every instance of the Ganeti cluster (RAPI): its primary node and status; those on this node open here")
+      .option('--json', 'print JSON'),
+  ).action(async (opts: RapiFlags & { json?: boolean; cluster?: boolean }, cmd: Command) => {
+    const { runList, runClusterList } = await import('./list.js');
+    const root = resolveRoot(rootOf(cmd));
+    setExit(opts.cluster ? await runClusterList(root, opts, opts.json === true, io) : await runList(root, opts.json === true, io, opts));
+  });
 
-  program
-    .command('show')
-    .description('the PCI and SCSI bus maps of one instance, the next hot-add address, and problems found')
-    .argument('[name]', 'instance name')
-    .option('--runtime-file <file>', 'read this runtime file instead of the instance under the root')
-    .option('--live', 'ask the running QEMU too: adds its real bus state and the drift against the runtime file')
-    .option('--json', 'print JSON')
-    .action(async (name: string | undefined, opts: { runtimeFile?: string; json?: boolean; live?: boolean }, cmd: Command) => {
-      if (opts.live) {
-        if (opts.runtimeFile !== undefined || name === undefined) throw new InputError('--live needs an instance NAME (QEMU is asked over ctrl/NAME.qmp)');
-        validateInstanceName(name);
-        const { showLive } = await import('./live-run.js');
-        return setExit(await showLive(resolveRoot(rootOf(cmd)), name, opts.json === true, io));
-      }
-      const { runShow } = await import('./core-run.js');
-      await runShow(name, { root: rootOf(cmd), runtimeFile: opts.runtimeFile }, opts.json === true, io);
-    });
+  rapiOptions(
+    program
+      .command('show')
+      .description("the PCI and SCSI bus maps of one instance, the next hot-add address, and problems found (on a Ganeti node: Ganeti's names and marks)")
+      .argument('[name]', 'instance name')
+      .option('--runtime-file <file>', 'read this runtime file instead of the instance under the root')
+      .option('--live', 'ask the running QEMU too: adds its real bus state and the drift against the runtime file')
+      .option('--json', 'print JSON'),
+  ).action(async (name: string | undefined, opts: RapiFlags & { runtimeFile?: string; json?: boolean; live?: boolean }, cmd: Command) => {
+    if (opts.live) {
+      if (opts.runtimeFile !== undefined || name === undefined) throw new InputError('--live needs an instance NAME (QEMU is asked over ctrl/NAME.qmp)');
+      validateInstanceName(name);
+      const { showLive } = await import('./live-run.js');
+      return setExit(await showLive(resolveRoot(rootOf(cmd)), name, opts.json === true, io, opts));
+    }
+    const { runShow } = await import('./core-run.js');
+    await runShow(name, { root: rootOf(cmd), runtimeFile: opts.runtimeFile }, opts.json === true, io, opts);
+  });
 
   program
     .command('cmdline')

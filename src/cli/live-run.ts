@@ -13,15 +13,20 @@ import { planJson, renderPlanText } from '../actions/plan-json.js';
 import type { Action, Outcome } from '../actions/types.js';
 import { type CliIo, printJson } from './io.js';
 import { renderShowText, showJson } from './show.js';
+import type { RapiFlags } from './ganeti-options.js';
+import { ganetiSourceFor } from './ganeti-node.js';
+import { ganetiJson, ganetiSectionLines, placeOnNode } from './ganeti-text.js';
 
-export async function showLive(root: string, name: string, json: boolean, io: CliIo): Promise<number> {
-  const { rf, model, next, live, drift } = await readInstance(root, validateInstanceName(name));
-  const show = showJson(rf, model, next);
+export async function showLive(root: string, name: string, json: boolean, io: CliIo, flags: RapiFlags = {}): Promise<number> {
+  const source = await ganetiSourceFor(root, flags, io);
+  const { rf, model, next, live, drift, ganeti } = await readInstance(root, validateInstanceName(name), source ? { ganeti: source } : {});
+  const show = showJson(rf, model, next, ganeti?.kind === 'compared' ? ganeti.comparison : undefined);
   if (json) {
-    printJson(io, { ...show, live, drift });
+    printJson(io, { ...show, live, drift, ...(ganeti ? { ganeti: ganetiJson(ganeti) } : {}) });
   } else {
     io.stdout(renderShowText(show));
     io.stdout(renderDrift(drift));
+    if (ganeti) io.stdout(`\n${ganetiSectionLines(ganeti, placeOnNode(rf)).join('\n')}\n`);
   }
   return ExitCode.ok;
 }

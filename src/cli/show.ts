@@ -3,6 +3,8 @@
  */
 import type { RuntimeFile } from '../runtime/types.js';
 import type { AllocationResult, BusDevice, BusModel, PciSlot, Problem, ScsiTarget } from '../bus/types.js';
+import type { GanetiComparison, GanetiMarkCode } from '../ganeti/compare.js';
+import { ganetiAttributes, GANETI_MARK_SYMBOL, GANETI_MARK_TITLE } from './ganeti-text.js';
 
 export interface DeviceJson {
   id: string;
@@ -11,6 +13,8 @@ export interface DeviceJson {
   uuid?: string;
   source: BusDevice['source'];
   description?: string;
+  /** On a Ganeti node: Ganeti's name of the device (`disk/1 (data1)`), its attributes, or its mark. */
+  ganeti?: { label: string | null; attributes: string; mark: GanetiMarkCode | null };
 }
 
 export type NextJson =
@@ -45,11 +49,13 @@ export interface ShowJson {
 
 export const hex = (n: number): string => `0x${n.toString(16)}`;
 
-function deviceJson(d: BusDevice | undefined): DeviceJson | undefined {
+function deviceJson(d: BusDevice | undefined, ganeti: GanetiComparison | undefined): DeviceJson | undefined {
   if (!d) return undefined;
   const out: DeviceJson = { id: d.id, driver: d.driver, kind: d.kind, source: d.source };
   if (d.uuid !== undefined) out.uuid = d.uuid;
   if (d.description !== undefined) out.description = d.description;
+  const g = ganeti?.compared && d.id !== '' ? ganeti.devices.find((m) => m.id === d.id) : undefined;
+  if (g) out.ganeti = { label: g.label ?? null, attributes: g.ganeti ? ganetiAttributes(g.ganeti) : '', mark: g.mark ?? null };
   return out;
 }
 
@@ -61,10 +67,12 @@ export function nextJson(result: AllocationResult): NextJson {
     : { bus: 'scsi.0', 'scsi-id': a['scsi-id'], channel: 0, lun: 0 };
 }
 
+/** `ganeti`: on a Ganeti node, Ganeti's comparison, whose names and marks go on the devices. */
 export function showJson(
   rf: RuntimeFile,
   model: BusModel,
   next: { disk: AllocationResult; nic: AllocationResult },
+  ganeti?: GanetiComparison,
 ): ShowJson {
   const h = rf.hvparams;
   return {
@@ -80,7 +88,7 @@ export function showJson(
       bus: 'pci.0',
       reservations: model.pci.reservations,
       slots: model.pci.slots.map((s) => {
-        const device = deviceJson(s.device);
+        const device = deviceJson(s.device, ganeti);
         return { slot: s.slot, addr: hex(s.slot), state: s.state, reserved: s.reserved, ...(device ? { device } : {}) };
       }),
     },
@@ -89,7 +97,7 @@ export function showJson(
       controller: model.scsi.controller,
       maxTarget: model.scsi.maxTarget,
       targets: model.scsi.targets.map((t) => {
-        const device = deviceJson(t.device);
+        const device = deviceJson(t.device, ganeti);
         return { target: t.target, state: t.state, ...(device ? { device } : {}) };
       }),
     },
@@ -185,7 +193,9 @@ function describe(d: DeviceJson | undefined): string {
   if (!d) return '';
   const name = d.id ? d.id : d.description ?? d.driver;
   const extra = d.id && d.description ? ` (${d.description})` : '';
-  return `${d.kind.padEnd(10)} ${name}  ${d.driver}${extra}`;
+  const g = d.ganeti;
+  const ganeti = g ? `${g.label ? `  ${g.label}${g.attributes ? ` ${g.attributes}` : ''}` : ''}${g.mark ? `  ${GANETI_MARK_SYMBOL[g.mark]} ${GANETI_MARK_TITLE[g.mark]}` : ''}` : '';
+  return `${d.kind.padEnd(10)} ${name}  ${d.driver}${extra}${ganeti}`;
 }
 
 export function nextText(n: NextJson): string {

@@ -161,3 +161,15 @@ export function whatIf(rf: RuntimeFile, params: WhatIfParams): WhatIfResult {
   }
   return { ...base, rf: next, model, options, error };
 }
+
+/**
+ * The hypervisor parameters the what-if changes, as Ganeti takes them (`gnt-instance modify -H`,
+ * RAPI's `{"hvparams": {…}}`): only those that differ from the instance's; empty when none does.
+ */
+export function hvparamsOf(r: Pick<WhatIfResult, 'params' | 'current'>): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  if (r.params.diskType !== r.current.diskType) out['disk_type'] = r.params.diskType;
+  if (r.params.scsiControllerType !== r.current.scsiControllerType) out['scsi_controller_type'] = r.params.scsiControllerType;
+  if (r.params.reservations !== r.current.reservations) out['kvm_pci_reservations'] = r.params.reservations;
+  return out;
+}
