@@ -9,6 +9,8 @@ import type { InstanceService } from '../src/tui/service.js';
 import { appReducer, initialAppState, type Screen } from './app-state.js';
 import { NavContext, ServiceContext, type Nav } from './context.js';
 import { DeviceDetailScreen } from './detail/DeviceDetail.js';
+import { GanetiJobScreen } from './ganeti/GanetiJobScreen.js';
+import { GanetiWizard } from './ganeti/GanetiWizard.js';
 import { HelpScreen } from './help/HelpScreen.js';
 import { useTerminalSize } from './hooks.js';
 import { InstanceScreen } from './instance/InstanceScreen.js';
@@ -38,7 +40,11 @@ function ScreenView({ screen, active, size, title }: { screen: Screen; active: b
     case 'instance':
       return <InstanceScreen name={screen.name} active={active} size={size} />;
     case 'wizard':
-      return <HotplugWizard name={screen.name} active={active} size={size} />;
+      return <HotplugWizard name={screen.name} active={active} size={size} {...(screen.start ? { start: screen.start } : {})} />;
+    case 'ganeti-wizard':
+      return <GanetiWizard name={screen.name} active={active} size={size} />;
+    case 'ganeti-job':
+      return <GanetiJobScreen name={screen.name} action={screen.action} title={screen.title} question={screen.question} confirm={screen.confirm} active={active} size={size} />;
     case 'unplug':
       return <UnplugScreen name={screen.name} place={screen.place} deviceId={screen.deviceId} deviceKind={screen.deviceKind} active={active} size={size} />;
     case 'detail':

@@ -2,12 +2,21 @@
  * The app's navigation: a stack of screens (the top one is shown and gets the keys) and the one
  * way out. Pure reducer; the App turns `quit` into ink's exit in one effect.
  */
+import type { GanetiAction } from '../src/actions/plan-ganeti.js';
 import type { MapPlace } from '../src/tui/detail.js';
 
 export type Screen =
   | { kind: 'instances' }
   | { kind: 'instance'; name: string }
-  | { kind: 'wizard'; name: string }
+  /** The QMP hot-add; `start` skips the first choice (the Ganeti wizard chose "directly over QMP"). */
+  | { kind: 'wizard'; name: string; start?: 'disk' | 'nic' }
+  /** The hot-add through Ganeti (an instance Ganeti manages). */
+  | { kind: 'ganeti-wizard'; name: string }
+  /**
+   * A change through Ganeti: its exact request, a confirm (`y`, or `yes` where data goes), the job
+   * followed, the result. `title` heads the screen; `question` is asked at the confirm.
+   */
+  | { kind: 'ganeti-job'; name: string; action: GanetiAction; title: string; question: string; confirm: 'y' | 'yes' }
   | { kind: 'unplug'; name: string; place: MapPlace; deviceId: string; deviceKind: 'disk' | 'nic' }
   | { kind: 'detail'; name: string; place: MapPlace }
   | { kind: 'whatif'; name: string }

@@ -95,6 +95,12 @@ export const KEYMAP = [
       { command: 'erase', keys: ['Backspace'], description: 'erase the last character of the filter', when: ['filter'] },
       { command: 'clear-filter', keys: ['Esc'], description: 'clear the filter', when: ['filter', 'filtered'], legend: { label: 'clear the filter', rank: 1 } },
       { command: 'refresh', keys: ['r'], description: 'read again now (the list refreshes every 5 s; one short QMP connection per instance)', legend: { label: 'refresh', rank: 4 } },
+      {
+        command: 'cluster',
+        keys: ['c'],
+        description: "on a Ganeti node: the cluster's instances (RAPI) with their primary node and status; Enter opens those on this node, the others say where (c again: this node's)",
+        legend: { label: 'cluster', rank: 4 },
+      },
     ],
   },
   {
@@ -184,7 +190,43 @@ export const KEYMAP = [
       { command: 'reset', keys: ['0'], description: 'back to the instance’s own values', legend: { label: 'reset', rank: 2 } },
       { command: 'focus', keys: ['Tab'], description: 'switch between the parameters and the output (the options it would start with), which then scrolls', legend: { label: 'output/parameters', rank: 1 } },
       ...scrollBindings(['output'], 0),
+      { command: 'submit', keys: ['s'], description: 'on a Ganeti node: send the -H change to Ganeti as a job (after a confirm); it takes effect at the next start', legend: { label: 'send to Ganeti', rank: 2 } },
       { command: 'back', keys: ['Esc'], description: 'back to the map; the gnt-instance modify -H line makes it so at the next start', legend: { label: 'back', rank: 1 } },
+    ],
+  },
+  {
+    screen: 'ganeti-wizard',
+    title: 'Hot-add through Ganeti',
+    bindings: [
+      { command: 'pick-up', keys: ['↑', 'k'], description: 'the choice above', when: ['pick'], legend: { label: 'choose', rank: 1, group: 'pick' } },
+      { command: 'pick-down', keys: ['↓', 'j'], description: 'the choice below', when: ['pick'], legend: { label: 'choose', rank: 1, group: 'pick' } },
+      {
+        command: 'pick',
+        keys: ['Enter'],
+        description: 'take the choice: a disk, a NIC or both in one Ganeti job, or a disk or NIC directly over QMP (Ganeti will not know it)',
+        when: ['pick'],
+        legend: { label: 'take it', rank: 0 },
+      },
+      { command: 'erase', keys: ['Backspace'], description: 'erase the last character', when: ['value'] },
+      { command: 'submit', keys: ['Enter'], description: 'go on (each value is checked as you type); after the last one, the preview with the exact RAPI request', when: ['value'], legend: { label: 'continue', rank: 0 } },
+      { command: 'back', keys: ['Esc'], description: 'back one step (from the first: close); nothing is sent before you confirm', legend: { label: 'back', rank: 1 } },
+    ],
+  },
+  {
+    screen: 'ganeti-job',
+    title: 'A change through Ganeti',
+    bindings: [
+      { command: 'erase', keys: ['Backspace'], description: 'erase the last character of the answer', when: ['confirm'] },
+      {
+        command: 'submit',
+        keys: ['Enter'],
+        description: 'send the request after the answer (y; removing a disk: yes): Ganeti runs the job, its log shows as it comes',
+        when: ['confirm'],
+        legend: { label: 'send it', rank: 0 },
+      },
+      ...scrollBindings(['preview', 'running', 'result']),
+      { command: 'back', keys: ['Esc'], description: 'do not send it: back (nothing has been sent)', when: ['preview', 'confirm'], legend: { label: 'back', rank: 1 } },
+      { command: 'close', keys: ['Enter', 'Esc'], description: 'the result: back to the map', when: ['result'], legend: { label: 'back to the map', rank: 0 } },
     ],
   },
   {
@@ -388,6 +430,8 @@ const WHEN_WORDS: Record<string, string> = {
   result: 'result',
   params: 'parameters',
   output: 'output',
+  value: 'size, name, MAC, link',
+  running: 'running',
 };
 
 /** The binding's description with where it holds (`(preview, result) scroll up one line`). */

@@ -12,6 +12,8 @@ import { useGlobalKeys, useInstanceView } from '../hooks.js';
 import { keyLine } from '../keymap.js';
 import { textScreenLayout, type Size } from '../layout.js';
 import { truncate, wrapLines } from '../text.js';
+import { ganetiAttributes, GANETI_MARK_SYMBOL, GANETI_MARK_TITLE } from '../../src/usecases/ganeti-text.js';
+import { unplugScreen } from '../instance/unplug-route.js';
 
 const label = (s: string) => s.padEnd(12);
 
@@ -36,6 +38,17 @@ export function detailLines(d: DeviceDetail): string[] {
   else if (d.runtime) row('starts with', ['(no option of its own)']);
   else row('starts with', ['placed by QEMU or kvm_cmd: not one of Ganeti’s disks or NICs']);
   for (const i of d.drift) row('drift', [`${i.code}: ${i.message}`]);
+  if (d.ganeti?.ganeti) {
+    const g = d.ganeti.ganeti;
+    row('Ganeti', [`${d.ganeti.label ?? ''} · ${ganetiAttributes(g)}`, `uuid ${g.uuid}${'mac' in g ? ` · MAC ${g.mac}` : g.path ? ` · ${g.path}` : ''}`]);
+    for (const x of d.ganeti.differences) row('', [`${x.field}: Ganeti's configuration says ${x.ganeti}, the node ${x.node} (takes effect at the next start)`]);
+  }
+  if (d.ganetiMark) {
+    const m = d.ganetiMark;
+    row('Ganeti', [`${GANETI_MARK_SYMBOL[m.code]} ${GANETI_MARK_TITLE[m.code]}: ${m.message}`]);
+    row('it means', [m.meaning]);
+    row('to do', [m.action, ...(d.unpluggable ? ['u here removes it on the node only (over QMP: the node-local repair)'] : [])]);
+  }
   if (d.runtime?.kind === 'disk' && d.runtime.entry.uuid) row('uuid', [d.runtime.entry.uuid]);
   if (d.runtime?.kind === 'nic' && d.runtime.entry.uuid) row('uuid', [d.runtime.entry.uuid]);
   return out;
@@ -54,9 +67,7 @@ export function DeviceDetailScreen({ name, place, active, size }: { name: string
   const max = maxTop(lines.length, height);
   const onCommand = useCallback(
     (command: 'unplug') => {
-      if (command === 'unplug' && detail?.unpluggable && detail.device && detail.runtime) {
-        nav.open({ kind: 'unplug', name, place, deviceId: detail.device.id, deviceKind: detail.runtime.kind });
-      }
+      if (command === 'unplug' && detail?.unpluggable && detail.device && detail.runtime) nav.open(unplugScreen(name, place, detail));
     },
     [detail, nav, name, place],
   );

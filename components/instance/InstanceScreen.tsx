@@ -22,6 +22,8 @@ import { PciMap } from './PciMap.js';
 import { noScsiLines, ScsiMap, scsiVisibleRows } from './ScsiMap.js';
 import { initialInstanceScreenState, initialPlace, instanceScreenReducer } from './state.js';
 import { useInstanceInput } from './useInstanceInput.js';
+import { unplugScreen } from './unplug-route.js';
+import { ganetiAttributes, GANETI_MARK_SYMBOL, GANETI_MARK_TITLE } from '../../src/usecases/ganeti-text.js';
 
 export function liveText(s: LiveStatus, loading: boolean): string {
   const busy = loading ? ' · refreshing…' : '';
@@ -81,8 +83,8 @@ export function viewHasEscapes(view: InstanceView): boolean {
 }
 
 /** The lines under the maps: flash, warnings, drift, problems, legacy upgrades. */
-export function messageLines(view: InstanceView | null, error: string | null): { text: string; color?: string }[] {
-  const out: { text: string; color?: string }[] = [];
+export function messageLines(view: InstanceView | null, error: string | null): MessageLine[] {
+  const out: MessageLine[] = [];
   if (error) out.push({ text: `! ${error}`, color: 'red' });
   if (!view) return out;
   // First: a QEMU that names things with terminal control sequences may be a guest's.
@@ -92,17 +94,48 @@ export function messageLines(view: InstanceView | null, error: string | null): {
     out.push({ text: `${i.code === 'unplug-pending' ? '…' : '~'} ${i.message}`, color: 'yellow' });
   }
   for (const p of view.model.problems) out.push({ text: `! ${p.message}`, color: 'red' });
+  out.push(...ganetiMessageLines(view));
   if (view.rf.upgrades.length > 0) {
     out.push({ text: `legacy runtime file: ${view.rf.upgrades.length} change${view.rf.upgrades.length === 1 ? '' : 's'} while loading (${view.rf.upgrades[0]!.message}…)`, color: 'gray' });
   }
-  if (out.length === 0) {
-    out.push(
+  if (out.length === 0 || out.every((m) => m.ganetiOk)) {
+    out.unshift(
       view.liveStatus.kind === 'live'
         ? { text: '✓ the runtime file and QEMU agree; no problems in the runtime file', color: 'green' }
         : { text: '✓ no problems in the runtime file (QEMU not asked)', color: 'green' },
     );
   }
   return out;
+}
+
+/**
+ * Ganeti's lines under the maps (on a Ganeti node): each mark with what it means and what to do (a
+ * device in Ganeti's configuration but not on the node has no place on the map: it is listed here),
+ * the comparison's notes, or why Ganeti was not asked.
+ */
+export function ganetiMessageLines(view: InstanceView): MessageLine[] {
+  const g = view.ganeti;
+  if (!g) return [];
+  if (g.kind !== 'compared') return [{ text: g.message, color: 'gray', ganetiOk: true }];
+  const out: MessageLine[] = [];
+  const c = g.comparison;
+  for (const m of c.marks) {
+    out.push({ text: `${GANETI_MARK_SYMBOL[m.code]} ${GANETI_MARK_TITLE[m.code]}: ${m.message}`, color: 'red' });
+    out.push({ text: `  it means: ${m.meaning}`, color: 'gray' });
+    out.push({ text: `  to do: ${m.action}`, color: 'gray' });
+  }
+  for (const n of c.notes) out.push({ text: `Ganeti: ${n}`, color: 'gray' });
+  if (c.marks.length === 0 && c.notes.length === 0) {
+    out.push({ text: `✓ Ganeti's configuration (cluster ${g.cluster}) and the node agree`, color: 'green', ganetiOk: true });
+  }
+  return out;
+}
+
+/** A line under the maps. `ganetiOk`: Ganeti's all-clear (the node's own all-clear still comes first). */
+export interface MessageLine {
+  text: string;
+  color?: string;
+  ganetiOk?: boolean;
 }
 
 function selectionLines(detail: DeviceDetail | null, view: InstanceView | null): [string, string] {
@@ -122,8 +155,11 @@ function selectionLines(detail: DeviceDetail | null, view: InstanceView | null):
           : '';
     return [`${where}: ${detail.source}${next}`, 'a: hot-add a disk or NIC · w: what-if'];
   }
-  const name = [detail.title, d.id !== '' && !detail.title?.includes(d.id) ? d.id : null, d.driver].filter(Boolean).join('  ');
-  const keys = detail.unpluggable && view.liveStatus.kind !== 'stopped' ? ' · Enter details · u unplug' : ' · Enter details';
+  const g = detail.ganeti;
+  const ganeti = g?.ganeti ? `${g.label ?? ''} ${ganetiAttributes(g.ganeti)}` : detail.ganetiMark ? `${GANETI_MARK_SYMBOL[detail.ganetiMark.code]} ${GANETI_MARK_TITLE[detail.ganetiMark.code]}` : null;
+  const name = [ganeti ?? detail.title, d.id !== '' && !detail.title?.includes(d.id) ? d.id : null, d.driver].filter(Boolean).join('  ');
+  const unplug = detail.unplugVia === 'ganeti' ? 'u unplug through Ganeti' : detail.ganetiMark ? 'u remove it on the node only' : 'u unplug';
+  const keys = detail.unpluggable && view.liveStatus.kind !== 'stopped' ? ` · Enter details · ${unplug}` : ' · Enter details';
   return [`${where}: ${name}`, `${detail.live}${keys}`];
 }
 
@@ -167,7 +203,8 @@ export function InstanceScreen({ name, active, size }: { name: string; active: b
   const onHotAdd = useCallback(() => {
     if (service.readOnly) return flash(service.readOnly);
     if (view?.liveStatus.kind === 'stopped') return flash(`${name} is not running here: hot-add needs its QEMU (for a stopped instance use gnt-instance modify --disk add / --net add)`);
-    nav.open({ kind: 'wizard', name });
+    // An instance Ganeti manages: through Ganeti by default (the wizard also offers the direct way).
+    nav.open(view?.ganeti?.kind === 'compared' ? { kind: 'ganeti-wizard', name } : { kind: 'wizard', name });
   }, [service, view, name, nav, flash]);
   const onUnplug = useCallback(() => {
     if (!detail) return;
@@ -181,8 +218,7 @@ export function InstanceScreen({ name, active, size }: { name: string; active: b
     }
     if (!detail.unpluggable) return flash(`${detail.title}: not on an explicit bus (no hvinfo bus): it cannot be unplugged`);
     if (view?.liveStatus.kind === 'stopped') return flash(`${name} is not running here: unplug needs its QEMU`);
-    const id = detail.device.id;
-    nav.open({ kind: 'unplug', name, place, deviceId: id, deviceKind: detail.runtime.kind });
+    nav.open(unplugScreen(name, place, detail));
   }, [detail, service, view, name, place, nav, flash]);
   const onWhatIf = useCallback(() => nav.open({ kind: 'whatif', name }), [nav, name]);
   const onBack = useCallback(() => nav.back(), [nav]);
@@ -248,7 +284,7 @@ export function InstanceScreen({ name, active, size }: { name: string; active: b
         ),
       )}
       {layout.nextLines > 0 ? <Text>{view ? truncate(`next hot-add: disk → ${nextText(view.next.disk)} · NIC → ${nextText(view.next.nic)}`, w) : ''}</Text> : null}
-      {layout.legendLines > 0 ? <Legend width={w} lines={layout.legendLines} /> : null}
+      {layout.legendLines > 0 ? <Legend width={w} lines={layout.legendLines} ganeti={view?.ganeti?.kind === 'compared'} /> : null}
       {layout.messageLines > 0 ? (
         <Box flexDirection="column" height={layout.messageLines}>
           {shown.map((m, i) => (

@@ -14,14 +14,23 @@ export const LEGEND_NARROW = [
   '~ drift · … unplug pending · ! not in QEMU · * only in QEMU · [ ] selected',
 ];
 
-export function legendLines(width: number): readonly string[] {
-  return LEGEND_WIDE.every((l) => l.length <= width) ? LEGEND_WIDE : LEGEND_NARROW;
+/** On an instance Ganeti manages: Ganeti's mark (a device Ganeti has and the node lacks is listed under the maps). */
+export const LEGEND_GANETI_WIDE = [
+  LEGEND_WIDE[0]!,
+  '~ drift · … unplug pending · ! not in QEMU · * only in QEMU · # not in Ganeti’s configuration (the rest: below) · [ ] selected',
+];
+
+export const LEGEND_GANETI_NARROW = [LEGEND_NARROW[0]!, '~ drift · … pending · ! not in QEMU · * only in QEMU · # not in Ganeti · [ ] sel'];
+
+export function legendLines(width: number, ganeti = false): readonly string[] {
+  const [wide, narrow] = ganeti ? [LEGEND_GANETI_WIDE, LEGEND_GANETI_NARROW] : [LEGEND_WIDE, LEGEND_NARROW];
+  return wide.every((l) => l.length <= width) ? wide : narrow;
 }
 
-export const Legend = React.memo(function Legend({ width, lines = 2 }: { width: number; lines?: number }): React.JSX.Element {
+export const Legend = React.memo(function Legend({ width, lines = 2, ganeti = false }: { width: number; lines?: number; ganeti?: boolean }): React.JSX.Element {
   return (
     <Box flexDirection="column">
-      {legendLines(width).slice(0, lines).map((l, i) => (
+      {legendLines(width, ganeti).slice(0, lines).map((l, i) => (
         <Text key={i} dimColor>
           {truncate(l, width)}
         </Text>

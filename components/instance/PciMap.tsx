@@ -7,7 +7,7 @@ import { displayWidth } from '../text.js';
 import { cellText, hex2, type PciCell } from './cells.js';
 
 function cellColor(c: PciCell): string | undefined {
-  if (c.mark === 'drift' || c.mark === 'missing' || c.mark === 'live-only') return 'red';
+  if (c.mark === 'drift' || c.mark === 'missing' || c.mark === 'live-only' || c.notInGaneti) return 'red';
   if (c.mark === 'pending') return 'yellow';
   if (c.next.length > 0 && !c.device) return 'yellow';
   switch (c.kind) {

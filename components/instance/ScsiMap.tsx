@@ -4,7 +4,7 @@ import { Box } from 'ink';
 import type { ScsiBus } from '../../src/bus/types.js';
 import { Text } from '../common/Text.js';
 import { displayWidth, fit, truncate, wrapLines } from '../text.js';
-import { MARK_CHAR, targetRange, type ScsiRow } from './cells.js';
+import { markChar, targetRange, type ScsiRow } from './cells.js';
 
 export interface ScsiMapProps {
   scsi: ScsiBus | null;
@@ -20,18 +20,21 @@ export interface ScsiMapProps {
 }
 
 function rowColor(r: ScsiRow): string | undefined {
-  if (r.mark === 'drift' || r.mark === 'missing' || r.mark === 'live-only') return 'red';
+  if (r.mark === 'drift' || r.mark === 'missing' || r.mark === 'live-only' || r.notInGaneti) return 'red';
   if (r.mark === 'pending' || r.kind === 'next') return 'yellow';
   return r.kind === 'device' ? 'cyan' : 'gray';
 }
 
 function rowText(r: ScsiRow, width: number, selected: boolean): string {
   const where = fit(targetRange(r), 6);
-  const tag = fit(`${r.tag}${MARK_CHAR[r.mark]}`, 4);
+  const tag = fit(`${r.tag}${markChar(r.mark, r.notInGaneti === true)}`, 4);
   let what: string;
   if (r.kind === 'device') {
     const d = r.device!;
-    what = width >= 44 ? `${d.id || d.description || d.driver}  ${d.driver}` : d.id || d.description || d.driver;
+    const id = d.id || d.description || d.driver;
+    // On a Ganeti node Ganeti's name first (`disk/1 (data1)`), then plugboard's id when there is room.
+    const g = r.ganetiLabel ? `${r.ganetiLabel}  ` : r.notInGaneti ? 'not in Ganeti  ' : '';
+    what = width >= 44 ? `${g}${id}  ${d.driver}` : g ? `${g}${id}` : id;
   } else if (r.kind === 'next') what = 'next hot-added disk';
   else what = r.first === r.last ? 'free' : `free (${r.last - r.first + 1})`;
   return fit(`${selected ? '>' : ' '}${where}${tag}${what}`, width);

@@ -6,12 +6,31 @@
 import type { AllocationResult, BusDevice, BusModel, ScsiBus } from '../../src/bus/types.js';
 import type { DeviceMark, InstanceView } from '../../src/tui/view.js';
 import type { RuntimeFile } from '../../src/runtime/types.js';
+import type { GanetiReading } from '../../src/usecases/read-instance.js';
 import { displayWidth, sliceToWidth } from '../text.js';
 
 export type CellKind = 'reserved' | 'qemu' | 'disk' | 'nic' | 'controller' | 'other' | 'free';
 
 /** The character a mark adds to a tag. */
 export const MARK_CHAR: Record<DeviceMark, string> = { ok: '', drift: '~', pending: '…', missing: '!', 'live-only': '*' };
+
+/** The character of a device that is not in Ganeti's configuration (when it has no mark of QEMU's). */
+export const NOT_IN_GANETI = '#';
+
+/** Ganeti's word on the devices of the maps: by device id, its name in Ganeti or that Ganeti lacks it. */
+export type GanetiMarks = ReadonlyMap<string, { label: string | null; notInGaneti: boolean }>;
+
+export function ganetiMarksOf(g: GanetiReading | undefined): GanetiMarks {
+  const out = new Map<string, { label: string | null; notInGaneti: boolean }>();
+  if (g?.kind !== 'compared') return out;
+  for (const d of g.comparison.devices) out.set(d.id, { label: d.label ?? null, notInGaneti: d.mark === 'not-in-ganeti' });
+  return out;
+}
+
+/** The mark character of a device: QEMU's first, else Ganeti's. */
+export function markChar(mark: DeviceMark, notInGaneti: boolean): string {
+  return MARK_CHAR[mark] || (notInGaneti ? NOT_IN_GANETI : '');
+}
 
 /** Shading of the QEMU-managed range (the first kvm_pci_reservations slots). */
 export const SHADE = '░';
@@ -26,6 +45,8 @@ export interface PciCell {
   /** Longer tag (≤ 7 characters) for wide cells: `D0 vblk`, `balloon`. */
   long: string;
   mark: DeviceMark;
+  /** Not in Ganeti's configuration (on a Ganeti node). */
+  notInGaneti?: boolean;
   /** The next hot-added disk and/or NIC go here. */
   next: ('disk' | 'nic')[];
   reserved: boolean;
@@ -110,10 +131,11 @@ export function nextPlaces(next: { disk: AllocationResult; nic: AllocationResult
   return { pci, scsiTarget };
 }
 
-export function pciCells(model: BusModel, marks: ReadonlyMap<string, DeviceMark>, index: Map<string, DeviceIndex>, next: NextPlaces): PciCell[] {
+export function pciCells(model: BusModel, marks: ReadonlyMap<string, DeviceMark>, index: Map<string, DeviceIndex>, next: NextPlaces, ganeti: GanetiMarks = new Map()): PciCell[] {
   return model.pci.slots.map((s) => {
     const nextKinds = next.pci.get(s.slot) ?? [];
-    const base = { slot: s.slot, reserved: s.reserved, next: nextKinds };
+    const notInGaneti = s.device !== undefined && s.device.id !== '' && ganeti.get(s.device.id)?.notInGaneti === true;
+    const base = { slot: s.slot, reserved: s.reserved, next: nextKinds, notInGaneti };
     const d = s.device;
     if (!d) {
       if (nextKinds.length > 0) return { ...base, kind: 'free', tag: NEXT, long: `${NEXT} next`, mark: 'ok' };
@@ -141,7 +163,7 @@ export function cellText(cell: PciCell, width: number, selected: boolean): strin
   const innerWidth = Math.max(1, width - 2);
   const pad = cell.reserved ? SHADE : ' ';
   const tag = innerWidth >= 7 ? cell.long : cell.tag;
-  const mark = MARK_CHAR[cell.mark];
+  const mark = markChar(cell.mark, cell.notInGaneti === true);
   let inner = tag + mark;
   let right = selected ? ']' : pad;
   // Widths as shown: a tag from QEMU's words may hold characters shown escaped.
@@ -161,10 +183,14 @@ export interface ScsiRow {
   /** `D0`, `+`, `·`. */
   tag: string;
   mark: DeviceMark;
+  /** Not in Ganeti's configuration (on a Ganeti node). */
+  notInGaneti?: boolean;
+  /** Ganeti's name of the device (`disk/1 (data1)`), on a Ganeti node. */
+  ganetiLabel?: string | null;
   device?: BusDevice;
 }
 
-export function scsiRows(scsi: ScsiBus, marks: ReadonlyMap<string, DeviceMark>, index: Map<string, DeviceIndex>, nextTarget: number | null): ScsiRow[] {
+export function scsiRows(scsi: ScsiBus, marks: ReadonlyMap<string, DeviceMark>, index: Map<string, DeviceIndex>, nextTarget: number | null, ganeti: GanetiMarks = new Map()): ScsiRow[] {
   const rows: ScsiRow[] = [];
   let run: ScsiRow | null = null;
   for (const t of scsi.targets) {
@@ -178,6 +204,8 @@ export function scsiRows(scsi: ScsiBus, marks: ReadonlyMap<string, DeviceMark>, 
         kind: 'device',
         tag: at ? `D${at.index}` : d.kind === 'disk' ? 'D?' : 'q',
         mark: d.id !== '' ? (marks.get(d.id) ?? 'ok') : 'ok',
+        notInGaneti: d.id !== '' && ganeti.get(d.id)?.notInGaneti === true,
+        ganetiLabel: d.id !== '' ? (ganeti.get(d.id)?.label ?? null) : null,
         device: d,
       });
     } else if (t.target === nextTarget) {
@@ -201,12 +229,13 @@ export interface MapCells {
   index: Map<string, DeviceIndex>;
 }
 
-export function mapCells(view: Pick<InstanceView, 'rf' | 'model' | 'marks' | 'next'>): MapCells {
+export function mapCells(view: Pick<InstanceView, 'rf' | 'model' | 'marks' | 'next'> & { ganeti?: GanetiReading }): MapCells {
   const index = runtimeIndex(view.rf);
   const next = nextPlaces(view.next);
+  const ganeti = ganetiMarksOf(view.ganeti);
   return {
-    pci: pciCells(view.model, view.marks, index, next),
-    scsi: view.model.scsi ? scsiRows(view.model.scsi, view.marks, index, next.scsiTarget) : null,
+    pci: pciCells(view.model, view.marks, index, next, ganeti),
+    scsi: view.model.scsi ? scsiRows(view.model.scsi, view.marks, index, next.scsiTarget, ganeti) : null,
     next,
     index,
   };

@@ -19,6 +19,10 @@ export interface InstancesState {
   openRequest: string | null;
   /** Increases when the operator asks for a refresh. */
   refreshes: number;
+  /** The cluster list (on a Ganeti node, `c`): every instance of the cluster instead of this node's. */
+  cluster: boolean;
+  /** One line under the list (why Enter did not open an instance). */
+  notice: string | null;
 }
 
 /** The parts of ink's Key the list uses. */
@@ -40,11 +44,13 @@ export interface ListKey {
 }
 
 export type InstancesAction =
-  | { type: 'key'; input: string; key: ListKey; rows: readonly InstanceSummary[]; pageSize: number }
+  /** `rows`: the rows shown (this node's, or the cluster's in cluster mode); `ganeti`: a cluster list exists. */
+  | { type: 'key'; input: string; key: ListKey; rows: readonly InstanceSummary[]; pageSize: number; ganeti?: boolean }
+  | { type: 'notice'; text: string | null }
   | { type: 'opened' }
   | { type: 'scrolled'; top: number };
 
-export const initialInstancesState: InstancesState = { selected: null, filter: '', filtering: false, top: 0, openRequest: null, refreshes: 0 };
+export const initialInstancesState: InstancesState = { selected: null, filter: '', filtering: false, top: 0, openRequest: null, refreshes: 0, cluster: false, notice: null };
 
 /** Rows that match the filter (case-insensitive, on name, types and controller), in list order. */
 export function filterInstances(rows: readonly InstanceSummary[], filter: string): InstanceSummary[] {
@@ -77,8 +83,9 @@ export function instancesMode(state: Pick<InstancesState, 'filtering' | 'filter'
   return state.filtering ? 'filter' : state.filter !== '' ? 'filtered' : undefined;
 }
 
-function onKey(state: InstancesState, a: Extract<InstancesAction, { type: 'key' }>): InstancesState {
+function onKey(prev: InstancesState, a: Extract<InstancesAction, { type: 'key' }>): InstancesState {
   const { input, key } = a;
+  const state = prev.notice === null ? prev : { ...prev, notice: null };
   const names = filterInstances(a.rows, state.filter).map((r) => r.name);
   const open = (s: InstancesState): InstancesState => {
     const n = filterInstances(a.rows, s.filter).map((r) => r.name);
@@ -109,6 +116,9 @@ function onKey(state: InstancesState, a: Extract<InstancesAction, { type: 'key' 
       return { ...state, filtering: false, filter: '', top: 0 };
     case 'refresh':
       return { ...state, refreshes: state.refreshes + 1 };
+    case 'cluster':
+      if (!a.ganeti) return { ...state, notice: 'not a Ganeti node (or its root is not Ganeti’s): there is no cluster to list' };
+      return { ...state, cluster: !state.cluster, selected: null, top: 0, filter: '', filtering: false, notice: null };
     case undefined:
       break;
     default: {
@@ -131,6 +141,8 @@ export function instancesReducer(state: InstancesState, action: InstancesAction)
       return onKey(state, action);
     case 'opened':
       return state.openRequest === null ? state : { ...state, openRequest: null };
+    case 'notice':
+      return state.notice === action.text ? state : { ...state, notice: action.text };
     case 'scrolled':
       return state.top === action.top ? state : { ...state, top: action.top };
     default: {

@@ -11,6 +11,8 @@ export interface InstancesInputProps {
   /** All rows (the reducer applies its own filter). */
   rows: readonly InstanceSummary[];
   pageSize: number;
+  /** Whether there is a cluster list (a Ganeti node). */
+  ganeti: boolean;
 }
 
 export function useInstancesInput(props: InstancesInputProps): void {
@@ -20,8 +22,8 @@ export function useInstancesInput(props: InstancesInputProps): void {
     ref.current = props;
   });
   const handler = useCallback((input: string, key: Key) => {
-    const { dispatch, rows, pageSize } = ref.current;
-    dispatch({ type: 'key', input, key, rows, pageSize });
+    const { dispatch, rows, pageSize, ganeti } = ref.current;
+    dispatch({ type: 'key', input, key, rows, pageSize, ganeti });
   }, []);
   // One press at a time: the reducer decides, against the state each press leaves, what the next is.
   useKeys(handler, { isActive: props.active });

@@ -50,8 +50,15 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
   }, [state.closed, nav]);
 
   const pci = place.bus === 'pci.0';
+  // On an instance Ganeti manages this screen removes a device Ganeti does not have: on the node only.
+  const ganeti = service.cachedView(name)?.ganeti;
+  const repair =
+    ganeti?.kind === 'compared' && ganeti.comparison.marks.some((m) => m.id === deviceId && m.code === 'not-in-ganeti')
+      ? `${deviceId} is not in Ganeti's configuration (cluster ${ganeti.cluster}): it is removed on the node only, over QMP — the node-local repair that brings the node in line with Ganeti.`
+      : null;
   const lines = useMemo(() => {
     const out: string[] = [];
+    if (repair && state.step !== 'result') out.push(repair, '');
     if (state.step === 'preview' || state.step === 'confirm') {
       if (pci) {
         out.push('A PCI unplug needs the guest to acknowledge it (ACPI): without that it stays pending, QEMU keeps the device and the runtime file keeps its entry.');
@@ -67,7 +74,7 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
       out.push(...resultText(state.result).lines, '', ...progressLines(state.progress, false), '', 'QMP transcript of this action (→ sent, ← received):', ...transcriptLines(entries, state.transcriptFrom));
     }
     return wrapLines(out, w);
-  }, [state.step, state.plan, state.previewError, state.progress, state.result, state.transcriptFrom, entries, pci, notes, w]);
+  }, [state.step, state.plan, state.previewError, state.progress, state.result, state.transcriptFrom, entries, pci, notes, w, repair]);
   // The question of the confirm step, wrapped to at most two lines.
   const question =
     deviceKind === 'disk' ? `Type yes and Enter to unplug disk ${deviceId} from ${name} (Esc keeps it):` : `Unplug NIC ${deviceId} from ${name}? y and Enter (Esc keeps it):`;

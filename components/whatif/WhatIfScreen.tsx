@@ -6,7 +6,7 @@ import React, { useCallback, useMemo, useReducer } from 'react';
 import { Box } from 'ink';
 import { useKeys } from '../common/useKeys.js';
 import { allocate } from '../../src/bus/allocate.js';
-import { currentParams, whatIf, type WhatIfResult } from '../../src/tui/whatif.js';
+import { currentParams, hvparamsOf, whatIf, type WhatIfResult } from '../../src/tui/whatif.js';
 import type { InstanceView } from '../../src/tui/view.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
 import { Text } from '../common/Text.js';
@@ -49,6 +49,7 @@ export function paramLine(name: string, value: string, now: string, selected: bo
 
 function WhatIfBody({ view, active, size, layout }: { view: InstanceView; active: boolean; size: Size; layout: WhatIfLayout }): React.JSX.Element {
   const nav = useNav();
+  const service = useService();
   const [state, dispatch] = useReducer(whatIfReducer, view.rf, (rf) => initialWhatIfState(currentParams(rf)));
   const w = size.columns;
   const result = useMemo(() => whatIf(view.rf, state.params), [view.rf, state.params]);
@@ -69,7 +70,24 @@ function WhatIfBody({ view, active, size, layout }: { view: InstanceView; active
   const outHeight = layout.output;
   const onReset = useCallback(() => dispatch({ type: 'reset', params: currentParams(view.rf) }), [view.rf]);
   const onBack = useCallback(() => nav.back(), [nav]);
-  useWhatIfInput({ active, state, dispatch, scrollMax: maxTop(lines.length, outHeight), page: outHeight, onBack, onReset });
+  const onSubmit = useCallback(() => {
+    if (!service.ganeti) return dispatch({ type: 'notice', text: 'not a Ganeti node: run the gnt-instance line on the master yourself' });
+    if (view.ganeti?.kind !== 'compared') return dispatch({ type: 'notice', text: view.ganeti ? `cannot send it: ${view.ganeti.message}` : 'Ganeti not asked yet' });
+    // Against Ganeti's configuration, which a change not yet started may have set apart from the runtime file.
+    const hv = hvparamsOf(result, view.ganeti.view.hvparams);
+    if (Object.keys(hv).length === 0) return dispatch({ type: 'notice', text: 'nothing to send: Ganeti’s configuration has these values already' });
+    if (result.error) return dispatch({ type: 'notice', text: `not sent: Ganeti would not start ${view.name} so (${result.error})` });
+    const line = Object.entries(hv).map(([k, v]) => `${k}=${String(v)}`).join(',');
+    nav.open({
+      kind: 'ganeti-job',
+      name: view.name,
+      action: { kind: 'hvparams', instance: view.name, hvparams: hv },
+      title: `Change ${line} of ${view.name} (gnt-instance modify -H)`,
+      question: `Send it? Ganeti's configuration changes now; ${view.name} starts with it at its next start (the running QEMU keeps its devices): y and Enter (Esc: nothing is sent)`,
+      confirm: 'y',
+    });
+  }, [result, service, view, nav]);
+  useWhatIfInput({ active, state, dispatch, scrollMax: maxTop(lines.length, outHeight), page: outHeight, onBack, onReset, onSubmit });
   useGlobalKeys(active);
   const scsiListRows = layout.sideBySide ? layout.pciPane - 2 - 1 : Math.min(WHATIF_SCSI_ROWS, layout.scsiPane - 2 - 1);
   return (
@@ -82,8 +100,8 @@ function WhatIfBody({ view, active, size, layout }: { view: InstanceView; active
           </Text>
         );
       })}
-      <Text color={result.command ? 'yellow' : undefined} bold={!!result.command}>
-        {truncate(result.command ?? 'no change from the instance’s parameters', w)}
+      <Text color={state.notice ? 'red' : result.command ? 'yellow' : undefined} bold={!!result.command || !!state.notice}>
+        {truncate(state.notice ?? (result.command ? `${result.command}${view.ganeti?.kind === 'compared' ? '  (s: send it to Ganeti)' : ''}` : 'no change from the instance’s parameters'), w)}
       </Text>
       {showMaps ? (
         <Box flexDirection={layout.sideBySide ? 'row' : 'column'}>
@@ -96,7 +114,7 @@ function WhatIfBody({ view, active, size, layout }: { view: InstanceView; active
         </Box>
       ) : null}
       <ScrollText lines={lines} top={state.scroll} height={outHeight + (layout.maps && !showMaps ? layout.pciPane + (layout.sideBySide ? 0 : layout.scsiPane) : 0)} width={w} color={result.error ? 'red' : undefined} />
-      <Text dimColor>{keyLine('whatif', w, state.focus)}</Text>
+      <Text dimColor>{keyLine('whatif', w, state.focus, view.ganeti?.kind === 'compared' ? {} : { without: ['submit'] })}</Text>
     </Box>
   );
 }

@@ -14,6 +14,8 @@ export interface WhatIfState {
   param: number;
   focus: 'params' | 'output';
   scroll: number;
+  /** Why `s` did not send anything (one line), until the next change. */
+  notice: string | null;
 }
 
 export type WhatIfAction =
@@ -21,10 +23,11 @@ export type WhatIfAction =
   | { type: 'value'; delta: number }
   | { type: 'reset'; params: WhatIfParams }
   | { type: 'focus' }
-  | { type: 'scroll'; delta: number; max: number };
+  | { type: 'scroll'; delta: number; max: number }
+  | { type: 'notice'; text: string | null };
 
 export function initialWhatIfState(params: WhatIfParams): WhatIfState {
-  return { params, param: 0, focus: 'params', scroll: 0 };
+  return { params, param: 0, focus: 'params', scroll: 0, notice: null };
 }
 
 function cycle<T>(values: readonly T[], current: T, delta: number): T {
@@ -46,10 +49,12 @@ export function whatIfReducer(state: WhatIfState, action: WhatIfAction): WhatIfS
           : name === 'scsi_controller_type'
             ? { ...p, scsiControllerType: cycle(SCSI_CONTROLLER_TYPES, p.scsiControllerType as (typeof SCSI_CONTROLLER_TYPES)[number], action.delta) }
             : { ...p, reservations: Math.max(0, Math.min(32, p.reservations + action.delta)) };
-      return { ...state, params, scroll: 0 };
+      return { ...state, params, scroll: 0, notice: null };
     }
     case 'reset':
-      return { ...state, params: action.params, scroll: 0 };
+      return { ...state, params: action.params, scroll: 0, notice: null };
+    case 'notice':
+      return { ...state, notice: action.text };
     case 'focus':
       return { ...state, focus: state.focus === 'params' ? 'output' : 'params' };
     case 'scroll':

@@ -14,6 +14,8 @@ export interface WhatIfInputProps {
   page: number;
   onBack: () => void;
   onReset: () => void;
+  /** `s`: send the change to Ganeti (the screen checks that it can). */
+  onSubmit: () => void;
 }
 
 export function useWhatIfInput(props: WhatIfInputProps): void {
@@ -23,7 +25,7 @@ export function useWhatIfInput(props: WhatIfInputProps): void {
     ref.current = props;
   });
   const handler = useCallback((input: string, key: Key) => {
-    const { state, dispatch, scrollMax, page, onBack, onReset } = ref.current;
+    const { state, dispatch, scrollMax, page, onBack, onReset, onSubmit } = ref.current;
     const command = commandFor('whatif', input, key, { when: state.focus });
     if (command === undefined) return;
     const scroll = (delta: number) => dispatch({ type: 'scroll', delta, max: scrollMax });
@@ -34,6 +36,8 @@ export function useWhatIfInput(props: WhatIfInputProps): void {
         return dispatch({ type: 'focus' });
       case 'reset':
         return onReset();
+      case 'submit':
+        return onSubmit();
       case 'param-up':
         return dispatch({ type: 'param', delta: -1 });
       case 'param-down':

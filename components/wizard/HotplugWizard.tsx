@@ -114,10 +114,10 @@ function FieldStep({ state, label, value, hint, width, checkLines }: { state: Wi
   );
 }
 
-export function HotplugWizard({ name, active, size }: { name: string; active: boolean; size: Size }): React.JSX.Element {
+export function HotplugWizard({ name, active, size, start }: { name: string; active: boolean; size: Size; start?: WizardKind }): React.JSX.Element {
   const service = useService();
   const nav = useNav();
-  const [state, dispatch] = useReducer(wizardReducer, undefined, () => initialWizardState(name, service.suggestDiskPath() ?? ''));
+  const [state, dispatch] = useReducer(wizardReducer, undefined, () => initialWizardState(name, service.suggestDiskPath() ?? '', start));
   const early = state.step === 'kind' || state.step === 'type';
   const { view } = useInstanceView(service, name, active && early);
   const entries = useTranscript(service.transcript);
@@ -214,6 +214,12 @@ export function HotplugWizard({ name, active, size }: { name: string; active: bo
 
   if (!layout.fits) return <TooSmall need={layout.need} size={size} />;
   const what = state.kind === 'disk' ? 'disk' : 'NIC';
+  // Directly over QMP on an instance Ganeti manages: say what Ganeti will not know, on every step.
+  const managed = (view ?? service.cachedView(name))?.ganeti;
+  const ganetiWarning =
+    managed?.kind === 'compared'
+      ? `! directly over QMP: Ganeti (cluster ${managed.cluster}) will not know this ${what} — gone at the next restart, not replicated, not migrated`
+      : null;
   const mode = wizardMode(state.step);
   const keys = keyLine('wizard', w, mode, { typing: fieldOf(state.step) !== null });
   let body: React.JSX.Element;
@@ -317,7 +323,13 @@ export function HotplugWizard({ name, active, size }: { name: string; active: bo
     <Box flexDirection="column" width={w}>
       <Text bold>{truncate(`Hot-add to ${name}${state.type ? ` · ${what} ${state.type}` : ''}`, w)}</Text>
       <Breadcrumb state={state} width={w} />
-      {layout.gap > 0 ? <Text> </Text> : null}
+      {layout.gap > 0 ? (
+        ganetiWarning ? (
+          <Text color="yellow">{truncate(ganetiWarning, w)}</Text>
+        ) : (
+          <Text> </Text>
+        )
+      ) : null}
       <Box flexDirection="column" height={bodyHeight}>
         {body}
       </Box>

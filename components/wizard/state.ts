@@ -62,11 +62,12 @@ export type WizardAction =
   | { type: 'pick-move'; delta: number; count: number }
   | { type: 'close' };
 
-export function initialWizardState(instance: string, suggestedPath = ''): WizardState {
+/** `start`: the device is chosen already (the Ganeti wizard's "directly over QMP"): the wizard starts at its type. */
+export function initialWizardState(instance: string, suggestedPath = '', start?: WizardKind): WizardState {
   return {
     instance,
-    step: 'kind',
-    kind: 'disk',
+    step: start ? 'type' : 'kind',
+    kind: start ?? 'disk',
     type: null,
     path: suggestedPath,
     pathCheck: null,

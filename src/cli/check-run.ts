@@ -10,7 +10,7 @@ import { type CliIo, printJson } from './io.js';
 import { renderDrift } from './live-run.js';
 import type { RapiFlags } from './ganeti-options.js';
 import { ganetiSourceFor } from './ganeti-node.js';
-import { ganetiJson, ganetiSectionLines } from './ganeti-text.js';
+import { ganetiJson, ganetiSectionLines } from '../usecases/ganeti-text.js';
 
 /** The text report. */
 export function renderCheckText(r: MigrationCheckResult, runtimeFile: string): string {

@@ -13,7 +13,7 @@ import { ganetiDataDirOf } from '../ganeti/ssconf.js';
 import { resolveRoot } from '../runtime/root.js';
 import { ganetiReading, type GanetiReading } from '../usecases/ganeti-reading.js';
 import type { RapiFlags } from './ganeti-options.js';
-import { ganetiJson, ganetiSectionLines, placeOnNode } from './ganeti-text.js';
+import { ganetiJson, ganetiSectionLines, placeOnNode } from '../usecases/ganeti-text.js';
 
 export function showFor(rf: RuntimeFile, ganeti?: GanetiComparison): ShowJson {
   const model = buildBusModel(rf);

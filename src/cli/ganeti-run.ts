@@ -14,7 +14,7 @@ import { previewGanetiAction, runGanetiAction } from '../usecases/run-ganeti.js'
 import { chooseVia, type Via } from '../usecases/via.js';
 import type { RapiFlags } from './ganeti-options.js';
 import { ganetiSourceFor } from './ganeti-node.js';
-import { ganetiOutcomeJson, ganetiPlanJson, progressLine, renderGanetiOutcome, renderGanetiPlan } from './ganeti-text.js';
+import { ganetiOutcomeJson, ganetiPlanJson, progressLine, renderGanetiOutcome, renderGanetiPlan } from '../usecases/ganeti-text.js';
 import { type CliIo, printJson } from './io.js';
 import { dispatch } from './live-run.js';
 

@@ -5,6 +5,7 @@
 import { ExitCode, firstLineOf, InputError } from '../errors.js';
 import { compareWithGaneti } from '../ganeti/compare.js';
 import type { GanetiInstance } from '../ganeti/view.js';
+import { clusterRows } from '../tui/cluster.js';
 import type { RuntimeFile } from '../runtime/types.js';
 import { resolveRoot } from '../runtime/root.js';
 import type { RapiFlags } from './ganeti-options.js';
@@ -43,40 +44,6 @@ export async function ganetiColumn(root: string, flags: RapiFlags, io: CliIo, fi
     rows.set(name, { marks: c.marks.length, notInGaneti: count('not-in-ganeti'), notOnNode: count('not-on-node'), status: v.status, primaryNode: v.primaryNode });
   }
   return { rows, problem: null };
-}
-
-export interface ClusterRow {
-  instance: string;
-  primaryNode: string;
-  secondaryNodes: string[];
-  status: string;
-  diskTemplate: string;
-  disks: number;
-  nics: number;
-  /** Whether it runs on (or belongs to) this node: its maps open here. */
-  here: boolean;
-  /** Where to open it. */
-  open: string;
-}
-
-/** The rows of `list --cluster`. */
-export function clusterRows(all: readonly GanetiInstance[], nodeName: string | undefined): ClusterRow[] {
-  return [...all]
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .map((v) => {
-      const here = nodeName !== undefined && v.primaryNode === nodeName;
-      return {
-        instance: v.name,
-        primaryNode: v.primaryNode,
-        secondaryNodes: v.secondaryNodes,
-        status: v.status,
-        diskTemplate: v.diskTemplate,
-        disks: v.disks.length,
-        nics: v.nics.length,
-        here,
-        open: here ? `here: plugboard show ${v.name} --live` : `on ${v.primaryNode}: ssh ${v.primaryNode} plugboard show ${v.name} --live`,
-      };
-    });
 }
 
 export async function runClusterList(rootOpt: string, flags: RapiFlags, json: boolean, io: CliIo): Promise<number> {

@@ -12,7 +12,7 @@ import type { RuntimeFile } from '../runtime/types.js';
 import type { RapiFlags } from './ganeti-options.js';
 import type { ListGaneti } from './list-ganeti.js';
 import { formatTable } from './table.js';
-import { GANETI_MARK_SYMBOL, GANETI_MARK_TITLE } from './ganeti-text.js';
+import { GANETI_MARK_SYMBOL, GANETI_MARK_TITLE } from '../usecases/ganeti-text.js';
 
 export type ListRow =
   | {

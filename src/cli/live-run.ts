@@ -15,7 +15,7 @@ import { type CliIo, printJson } from './io.js';
 import { renderShowText, showJson } from './show.js';
 import type { RapiFlags } from './ganeti-options.js';
 import { ganetiSourceFor } from './ganeti-node.js';
-import { ganetiJson, ganetiSectionLines, placeOnNode } from './ganeti-text.js';
+import { ganetiJson, ganetiSectionLines, placeOnNode } from '../usecases/ganeti-text.js';
 
 export async function showLive(root: string, name: string, json: boolean, io: CliIo, flags: RapiFlags = {}): Promise<number> {
   const source = await ganetiSourceFor(root, flags, io);

@@ -4,7 +4,7 @@
 import type { RuntimeFile } from '../runtime/types.js';
 import type { AllocationResult, BusDevice, BusModel, PciSlot, Problem, ScsiTarget } from '../bus/types.js';
 import type { GanetiComparison, GanetiMarkCode } from '../ganeti/compare.js';
-import { ganetiAttributes, GANETI_MARK_SYMBOL, GANETI_MARK_TITLE } from './ganeti-text.js';
+import { ganetiAttributes, GANETI_MARK_SYMBOL, GANETI_MARK_TITLE } from '../usecases/ganeti-text.js';
 
 export interface DeviceJson {
   id: string;

@@ -10,6 +10,8 @@ import { ExitCode } from '../errors.js';
 import { Transcript } from '../qmp/transcript.js';
 import { resolveRoot } from '../runtime/root.js';
 import { InstanceService } from '../tui/service.js';
+import { ganetiDataDirOf } from '../ganeti/ssconf.js';
+import { GanetiSource } from '../usecases/ganeti-source.js';
 import type { CliIo } from './io.js';
 import type { Demo } from './demo.js';
 
@@ -32,6 +34,17 @@ async function loadTui(): Promise<TuiModule> {
   env['NODE_ENV'] ??= 'production';
   // In the bundle (bin/build-bundle.mjs) this is a chunk of it; unbundled, ink's and react's modules.
   return (await import('../../components/app-entry.js')) as TuiModule;
+}
+
+/**
+ * Ganeti's side for the view: views kept 2 s (a list pass of many instances asks one bulk list),
+ * the jobs under way 1 s; null when the root is not a Ganeti node's.
+ */
+async function tuiGanetiSource(root: string, io: CliIo): Promise<GanetiSource | null> {
+  if (ganetiDataDirOf(root) === null) return null;
+  const { findGanetiNode } = await import('../ganeti/node.js');
+  const node = await findGanetiNode(root, { env: io.env });
+  return node ? new GanetiSource(node, { ttlMs: 2_000, jobsTtlMs: 1_000 }) : null;
 }
 
 /** How long the first frame waits for the instances' names before it shows an empty list. */
@@ -83,7 +96,10 @@ export async function openTui(root: string, io: CliIo): Promise<number> {
     io.stderr(`plugboard: ${NEEDS_TTY}\n`);
     return ExitCode.badInput;
   }
-  const service = new InstanceService({ root, transcript: new Transcript() });
+  // On a Ganeti node (the root is Ganeti's and ssconf is beside it): Ganeti's side. RAPI is reached
+  // as the environment and /etc/plugboard/rapi.conf say (README: Reaching Ganeti's RAPI).
+  const ganeti = await tuiGanetiSource(root, io);
+  const service = new InstanceService({ root, transcript: new Transcript(), ganeti });
   return runView(service, `plugboard · ${root}`, false, io, async () => undefined);
 }
 

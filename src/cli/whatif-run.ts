@@ -5,7 +5,7 @@ import { resolveRoot } from '../runtime/root.js';
 import { currentParams, hvparamsOf, whatIf, type WhatIfParams } from '../tui/whatif.js';
 import { runGanetiAction } from '../usecases/run-ganeti.js';
 import { ganetiSourceFor } from './ganeti-node.js';
-import { ganetiOutcomeJson, progressLine, renderGanetiOutcome, renderGanetiPlan } from './ganeti-text.js';
+import { ganetiOutcomeJson, progressLine, renderGanetiOutcome, renderGanetiPlan } from '../usecases/ganeti-text.js';
 import { type CliIo, printJson } from './io.js';
 import { jobTimeoutMs } from './options.js';
 import { renderShowText, showJson } from './show.js';
@@ -57,18 +57,20 @@ export async function runWhatIf(name: string | undefined, opts: WhatIfOptions, r
     }
     return r.error ? ExitCode.failed : ExitCode.ok;
   }
-  // --submit: the -H change as a Ganeti job.
-  if (Object.keys(hv).length === 0) throw new InputError(`--submit: nothing to change (give --disk-type, --scsi-controller-type or --kvm-pci-reservations other than ${rf.instance}'s)`);
+  // --submit: the -H change as a Ganeti job, against Ganeti's configuration (which a change not yet
+  // started may have set apart from the runtime file).
   if (r.error) throw new InputError(`--submit: Ganeti would not start ${rf.instance} with ${r.changes.join(', ')}: ${r.error}`);
   const root = resolveRoot(rootOpt);
   const source = await ganetiSourceFor(root, opts, io);
   if (source === null) throw new InputError(`--submit sends the change to Ganeti: the root ${root} is not a Ganeti node's; run the line yourself on the master: ${r.command ?? ''}`);
+  const sent = hvparamsOf(r, (await source.instance(rf.instance)).hvparams);
+  if (Object.keys(sent).length === 0) throw new InputError(`--submit: nothing to change: Ganeti's configuration of ${rf.instance} has these values already`);
   const controller = new AbortController();
   const onSigint = () => controller.abort(new InterruptedError('interrupted (SIGINT)'));
   process.on('SIGINT', onSigint);
   try {
     const outcome = await runGanetiAction(
-      { kind: 'hvparams', instance: rf.instance, hvparams: hv },
+      { kind: 'hvparams', instance: rf.instance, hvparams: sent },
       {
         root,
         source,

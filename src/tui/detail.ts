@@ -10,6 +10,7 @@ import type { DriftItem } from '../live/drift.js';
 import { deviceOptions, type StartOption } from '../qemu/options.js';
 import type { Hvinfo, RuntimeDisk, RuntimeNic } from '../runtime/types.js';
 import type { DeviceMark, InstanceView } from './view.js';
+import type { GanetiDeviceMatch, GanetiMark } from '../ganeti/compare.js';
 
 /** A place on the map. */
 export type MapPlace = { bus: 'pci.0'; slot: number } | { bus: 'scsi.0'; target: number };
@@ -44,6 +45,15 @@ export interface DeviceDetail {
   drift: DriftItem[];
   /** Whether the wizard's unplug can be offered for it (a Ganeti disk or NIC with a bus). */
   unpluggable: boolean;
+  /** On a Ganeti node: the device as Ganeti's configuration has it (null: not in it, or not compared). */
+  ganeti: GanetiDeviceMatch | null;
+  /** On a Ganeti node: the device's mark (not in Ganeti's configuration), with what it means and what to do. */
+  ganetiMark: GanetiMark | null;
+  /**
+   * How an unplug of it goes: `ganeti` (a job: the instance is Ganeti's and so is the device), `qmp`
+   * (plugboard's own; on a Ganeti node that is the node-local repair of a device Ganeti lacks).
+   */
+  unplugVia: 'ganeti' | 'qmp';
 }
 
 export function deviceAt(view: InstanceView, place: MapPlace): BusDevice | null {
@@ -151,6 +161,9 @@ export function deviceDetail(view: InstanceView, place: MapPlace): DeviceDetail 
   if (runtime) title = `${runtime.kind}/${runtime.entry.index}${runtime.entry.name ? ` (${runtime.entry.name})` : ''}`;
   else if (device) title = device.description ?? (device.driver || 'device');
   const hvinfo = runtime ? runtime.entry.hvinfo : null;
+  const g = view.ganeti?.kind === 'compared' && device && device.id !== '' ? view.ganeti.comparison : null;
+  const ganeti = g?.devices.find((m) => m.id === device?.id) ?? null;
+  const ganetiMark = g?.marks.find((m) => m.id === device?.id) ?? null;
   return {
     place,
     title,
@@ -165,6 +178,9 @@ export function deviceDetail(view: InstanceView, place: MapPlace): DeviceDetail 
     mark,
     drift,
     unpluggable: runtime !== null && hvinfo !== null && 'bus' in hvinfo,
+    ganeti: ganeti?.ganeti ? ganeti : null,
+    ganetiMark,
+    unplugVia: ganeti?.ganeti ? 'ganeti' : 'qmp',
   };
 }
 

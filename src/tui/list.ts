@@ -7,7 +7,8 @@
 import type { InstanceView } from './view.js';
 import { driftSummary, type DriftSummary } from './view.js';
 
-export type InstanceState = 'unknown' | 'running' | 'stopped' | 'busy';
+/** `ganeti-job`: a Ganeti job is working on it (QEMU left alone meanwhile). */
+export type InstanceState = 'unknown' | 'running' | 'stopped' | 'busy' | 'ganeti-job';
 
 /** One row of the instance list. Fields are undefined until that part has been loaded. */
 export interface InstanceSummary {
@@ -29,6 +30,11 @@ export interface InstanceSummary {
   legacy?: boolean;
   /** Why the runtime file could not be read, or why QEMU could not be asked (one line). */
   error?: string;
+  /**
+   * On a Ganeti node: how the instance compares with Ganeti's configuration — its marks by kind,
+   * `unknown` (Ganeti does not know it), `error` (Ganeti not asked). Absent elsewhere.
+   */
+  ganeti?: { notInGaneti: number; notOnNode: number } | 'unknown' | 'error';
 }
 
 export interface ListState {
@@ -145,7 +151,15 @@ export class InstanceList {
 export function summaryOf(view: InstanceView): Partial<InstanceSummary> {
   const { rf, model } = view;
   const status: InstanceState =
-    view.liveStatus.kind === 'live' ? 'running' : view.liveStatus.kind === 'busy' ? 'busy' : view.liveStatus.kind === 'stopped' ? 'stopped' : 'running';
+    view.liveStatus.kind === 'live'
+      ? 'running'
+      : view.liveStatus.kind === 'busy'
+        ? 'busy'
+        : view.liveStatus.kind === 'ganeti-job'
+          ? 'ganeti-job'
+          : view.liveStatus.kind === 'stopped'
+            ? 'stopped'
+            : 'running';
   const row: Partial<InstanceSummary> = {
     phase: 'loaded',
     status,
@@ -161,6 +175,18 @@ export function summaryOf(view: InstanceView): Partial<InstanceSummary> {
     error: undefined,
   };
   if (view.liveStatus.kind === 'error') row.error = view.liveStatus.message;
+  const g = view.ganeti;
+  if (g) {
+    row.ganeti =
+      g.kind === 'compared'
+        ? {
+            notInGaneti: g.comparison.marks.filter((m) => m.code === 'not-in-ganeti').length,
+            notOnNode: g.comparison.marks.filter((m) => m.code === 'not-on-node').length,
+          }
+        : g.kind === 'unknown'
+          ? 'unknown'
+          : 'error';
+  }
   return row;
 }
 

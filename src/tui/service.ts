@@ -18,20 +18,25 @@
 import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
 import type { Action, Plan } from '../actions/types.js';
-import { firstLineOf } from '../errors.js';
+import type { GanetiAction, GanetiPlan } from '../actions/plan-ganeti.js';
+import { firstLineOf, RefusedError } from '../errors.js';
+import type { GanetiSource } from '../usecases/ganeti-source.js';
+import type { GanetiProgressEvent } from '../usecases/run-ganeti.js';
+import { clusterRows, type ClusterRow } from './cluster.js';
 import type { ProgressEvent } from '../executor/outcome.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { newUuid } from '../runtime/ids.js';
 import { instanceStatus, listInstances, runtimeFilePath } from '../runtime/root.js';
 import type { RuntimeFile } from '../runtime/types.js';
 import { loadInstanceFile, readInstance, type Look } from '../usecases/read-instance.js';
-import { ActionRunner, type ActionResult } from './action-runner.js';
+import { ActionRunner, type ActionResult, type GanetiActionResult } from './action-runner.js';
 import { InstanceList, pool, Subscribers, summaryOf, type ListState, type ServiceListener } from './list.js';
 import { checkDiskPath, completePath, type FieldCheck } from './validate.js';
 import { buildInstanceView, viewOf, type InstanceView } from './view.js';
 
 // The screens know the service and the types of what it gives them.
-export type { ActionResult } from './action-runner.js';
+export type { ActionResult, GanetiActionResult } from './action-runner.js';
+export type { ClusterRow } from './cluster.js';
 export type { InstanceState, InstanceSummary, ListState, ServiceListener } from './list.js';
 
 export interface InstanceServiceOptions {
@@ -50,6 +55,13 @@ export interface InstanceServiceOptions {
   spareDisks?: readonly string[];
   /** How long an unplug waits for the guest (default 8000 ms). */
   unplugTimeoutMs?: number;
+  /**
+   * On a Ganeti node (a root that is Ganeti's: src/ganeti/node.ts): Ganeti's side — its view beside
+   * the maps, the marks, the cluster list, changes through Ganeti jobs. Null or absent elsewhere.
+   */
+  ganeti?: GanetiSource | null;
+  /** How long a Ganeti job is followed (default 300 s). */
+  jobTimeoutMs?: number;
 }
 
 /** One empty list for every instance without notes (snapshots must be stable for subscribers). */
@@ -65,6 +77,8 @@ export class InstanceService {
   readonly transcript: Transcript | undefined;
   readonly readOnly: string | null;
   readonly unplugTimeoutMs: number;
+  /** Ganeti's side, on a Ganeti node; null elsewhere. */
+  readonly ganeti: GanetiSource | null;
   private readonly greetingTimeoutMs: number;
   private readonly commandTimeoutMs: number;
   private readonly concurrency: number;
@@ -92,6 +106,7 @@ export class InstanceService {
     this.concurrency = Math.max(1, options.concurrency ?? 16);
     this.spareDisks = options.spareDisks ?? [];
     this.unplugTimeoutMs = options.unplugTimeoutMs ?? 8_000;
+    this.ganeti = options.ganeti ?? null;
     setMaxListeners(0, this.life.signal);
     this.subscribers = new Subscribers(() => this.list.rebuild());
     this.list = new InstanceList(() => this.subscribers.changed());
@@ -100,7 +115,12 @@ export class InstanceService {
       transcript: this.transcript,
       readOnly: this.readOnly,
       linked: (signal) => this.linked(signal),
-      onEnded: (name) => this.files.delete(name),
+      onEnded: (name) => {
+        this.files.delete(name);
+        this.ganeti?.forget();
+      },
+      ganeti: this.ganeti,
+      jobTimeoutMs: options.jobTimeoutMs ?? 300_000,
     });
   }
 
@@ -177,6 +197,7 @@ export class InstanceService {
       commandTimeoutMs: this.commandTimeoutMs,
       signal,
       ...(opts.record === true && this.transcript ? { transcript: this.transcript } : {}),
+      ...(this.ganeti ? { ganeti: this.ganeti } : {}),
     });
     const view = viewOf(reading);
     // Views are kept for the instances that were opened (and given to the list pass only when one
@@ -216,6 +237,8 @@ export class InstanceService {
     }
     this.list.setNames(names);
     this.markListed();
+    // On a Ganeti node one bulk answer serves every instance's Ganeti view of this pass (kept briefly).
+    if (probe && this.ganeti && this.ganeti.problem === null) await this.ganeti.instances(signal).catch(() => undefined);
     await pool(
       names,
       this.concurrency,
@@ -240,6 +263,17 @@ export class InstanceService {
     if (!signal.aborted) this.list.publish({ phase: 'ready', refreshedAt: Date.now() });
   }
 
+  /**
+   * Every instance of the Ganeti cluster (one bulk request): its primary node and status, and
+   * whether it runs here (its maps open here). Throws when this is not a Ganeti node or RAPI fails.
+   */
+  async clusterList(signal?: AbortSignal): Promise<{ cluster: string; thisNode: string | undefined; rows: ClusterRow[] }> {
+    const g = this.ganeti;
+    if (!g) throw new RefusedError(`${this.root} is not a Ganeti node's root: there is no cluster to list`);
+    const all = await g.instances(this.linked(signal));
+    return { cluster: g.clusterName, thisNode: g.nodeName, rows: clusterRows(all, g.nodeName) };
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Actions (action-runner.ts)
 
@@ -256,6 +290,16 @@ export class InstanceService {
   /** The plan of an action (one short QMP connection when the instance runs; nothing changes). */
   preview(action: Action, signal?: AbortSignal): Promise<Plan> {
     return this.actions.preview(action, signal);
+  }
+
+  /** The plan of a change through Ganeti (one GET; nothing changes). */
+  previewGaneti(action: GanetiAction, signal?: AbortSignal): Promise<GanetiPlan> {
+    return this.actions.previewGaneti(action, signal);
+  }
+
+  /** Runs a change through Ganeti; never throws for what the operator should read. */
+  runGaneti(action: GanetiAction, opts: { signal?: AbortSignal; onProgress?: (e: GanetiProgressEvent) => void } = {}): Promise<GanetiActionResult> {
+    return this.actions.runGaneti(action, opts);
   }
 
   /** Runs an action for real; never throws for what the operator should read (see ActionRunner.run). */

@@ -164,12 +164,16 @@ export function whatIf(rf: RuntimeFile, params: WhatIfParams): WhatIfResult {
 
 /**
  * The hypervisor parameters the what-if changes, as Ganeti takes them (`gnt-instance modify -H`,
- * RAPI's `{"hvparams": {…}}`): only those that differ from the instance's; empty when none does.
+ * RAPI's `{"hvparams": {…}}`): those that differ from the instance's. With `ganeti` (Ganeti's
+ * hvparams of the instance) they are compared with Ganeti's configuration, which a change not yet
+ * started may have set apart from the runtime file: sending the runtime file's own value then puts
+ * it back. Empty when nothing differs.
  */
-export function hvparamsOf(r: Pick<WhatIfResult, 'params' | 'current'>): Record<string, string | number> {
+export function hvparamsOf(r: Pick<WhatIfResult, 'params' | 'current'>, ganeti?: Readonly<Record<string, unknown>>): Record<string, string | number> {
   const out: Record<string, string | number> = {};
-  if (r.params.diskType !== r.current.diskType) out['disk_type'] = r.params.diskType;
-  if (r.params.scsiControllerType !== r.current.scsiControllerType) out['scsi_controller_type'] = r.params.scsiControllerType;
-  if (r.params.reservations !== r.current.reservations) out['kvm_pci_reservations'] = r.params.reservations;
+  const now = (key: string, fromFile: string | number) => (ganeti && key in ganeti ? ganeti[key] : fromFile);
+  if (r.params.diskType !== now('disk_type', r.current.diskType)) out['disk_type'] = r.params.diskType;
+  if (r.params.scsiControllerType !== now('scsi_controller_type', r.current.scsiControllerType)) out['scsi_controller_type'] = r.params.scsiControllerType;
+  if (r.params.reservations !== now('kvm_pci_reservations', r.current.reservations)) out['kvm_pci_reservations'] = r.params.reservations;
   return out;
 }

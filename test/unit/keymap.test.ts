@@ -14,7 +14,7 @@ import { characterKeys, commandFor, keyPresses, describe as describeBinding, isN
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
 
-const SCREENS: readonly ScreenName[] = ['instances', 'instance', 'detail', 'wizard', 'unplug', 'whatif', 'qmplog', 'help'];
+const SCREENS: readonly ScreenName[] = ['instances', 'instance', 'detail', 'wizard', 'unplug', 'whatif', 'ganeti-wizard', 'ganeti-job', 'qmplog', 'help'];
 
 /** The press of one shown key, as ink reports it. */
 function press(k: string): { input: string; key: KeyFlags } {

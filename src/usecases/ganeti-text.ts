@@ -1,15 +1,16 @@
 /**
- * How the CLI writes Ganeti's side: the plan of a change through Ganeti (the exact request), the
- * job's progress (stderr), its outcome, and Ganeti's view of an instance beside the node's maps
- * (`show`, `show --live`, `check`), with the two marks, each with what it means and what to do.
- * Plain text and JSON; the CLI's io escapes whatever came from outside (terminal.ts).
+ * How plugboard writes Ganeti's side, for the CLI and the view alike: the plan of a change through
+ * Ganeti (the exact request), the job's progress, its outcome, and Ganeti's view of an instance
+ * beside the node's maps (`show`, `show --live`, `check`, the device detail), with the two marks,
+ * each with what it means and what to do. Plain text and JSON, pure; what came from outside is
+ * escaped at the output boundary (the CLI's io, the view's Text: src/text/terminal.ts).
  */
 import type { GanetiPlan } from '../actions/plan-ganeti.js';
 import type { GanetiComparison, GanetiDeviceMatch, GanetiMark, GanetiMarkCode } from '../ganeti/compare.js';
 import type { GanetiDisk, GanetiNic } from '../ganeti/view.js';
 import type { Hvinfo, RuntimeFile } from '../runtime/types.js';
-import type { GanetiOutcome, GanetiProgressEvent } from '../usecases/run-ganeti.js';
-import type { GanetiReading } from '../usecases/read-instance.js';
+import type { GanetiOutcome, GanetiProgressEvent } from './run-ganeti.js';
+import type { GanetiReading } from './read-instance.js';
 
 /** The symbol of a mark in the maps and lists (the TUI's legend has the same). */
 export const GANETI_MARK_SYMBOL: Record<GanetiMarkCode, string> = { 'not-in-ganeti': '#', 'not-on-node': '?' };
