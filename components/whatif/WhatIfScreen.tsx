@@ -73,15 +73,16 @@ function WhatIfBody({ view, active, size, layout }: { view: InstanceView; active
   const onSubmit = useCallback(() => {
     if (!service.ganeti) return dispatch({ type: 'notice', text: 'not a Ganeti node: run the gnt-instance line on the master yourself' });
     if (view.ganeti?.kind !== 'compared') return dispatch({ type: 'notice', text: view.ganeti ? `cannot send it: ${view.ganeti.message}` : 'Ganeti not asked yet' });
-    // Against Ganeti's configuration, which a change not yet started may have set apart from the runtime file.
-    const hv = hvparamsOf(result, view.ganeti.view.hvparams);
-    if (Object.keys(hv).length === 0) return dispatch({ type: 'notice', text: 'nothing to send: Ganeti’s configuration has these values already' });
     if (result.error) return dispatch({ type: 'notice', text: `not sent: Ganeti would not start ${view.name} so (${result.error})` });
-    const line = Object.entries(hv).map(([k, v]) => `${k}=${String(v)}`).join(',');
+    // What differs from the runtime file or from Ganeti's configuration (a change not yet started
+    // sets them apart); the plan, made from Ganeti's view when it is sent, keeps what differs from Ganeti's.
+    const shown = { ...hvparamsOf(result), ...hvparamsOf(result, view.ganeti.view.hvparams) };
+    if (Object.keys(shown).length === 0) return dispatch({ type: 'notice', text: 'nothing to send: these are the instance’s values, in the runtime file and in Ganeti’s configuration' });
+    const line = Object.entries(shown).map(([k, v]) => `${k}=${String(v)}`).join(',');
     nav.open({
       kind: 'ganeti-job',
       name: view.name,
-      action: { kind: 'hvparams', instance: view.name, hvparams: hv },
+      action: { kind: 'hvparams', instance: view.name, hvparams: shown },
       title: `Change ${line} of ${view.name} (gnt-instance modify -H)`,
       question: `Send it? Ganeti's configuration changes now; ${view.name} starts with it at its next start (the running QEMU keeps its devices): y and Enter (Esc: nothing is sent)`,
       confirm: 'y',

@@ -63,8 +63,9 @@ export async function runWhatIf(name: string | undefined, opts: WhatIfOptions, r
   const root = resolveRoot(rootOpt);
   const source = await ganetiSourceFor(root, opts, io);
   if (source === null) throw new InputError(`--submit sends the change to Ganeti: the root ${root} is not a Ganeti node's; run the line yourself on the master: ${r.command ?? ''}`);
-  const sent = hvparamsOf(r, (await source.instance(rf.instance)).hvparams);
-  if (Object.keys(sent).length === 0) throw new InputError(`--submit: nothing to change: Ganeti's configuration of ${rf.instance} has these values already`);
+  // What differs from the runtime file or from Ganeti's configuration; the plan keeps what differs from Ganeti's.
+  const sent = { ...hvparamsOf(r), ...hvparamsOf(r, (await source.instance(rf.instance)).hvparams) };
+  if (Object.keys(sent).length === 0) throw new InputError(`--submit: nothing to change: these are ${rf.instance}'s values, in the runtime file and in Ganeti's configuration`);
   const controller = new AbortController();
   const onSigint = () => controller.abort(new InterruptedError('interrupted (SIGINT)'));
   process.on('SIGINT', onSigint);

@@ -183,7 +183,7 @@ function notInGaneti(
       : `Ganeti does not know this ${kind === 'disk' ? 'disk' : 'NIC'}: it was added outside Ganeti (plugboard over QMP, QMP by hand) or left behind by a Ganeti removal whose hot-unplug failed (hotplug:failed); ${lost}`,
     action: stale
       ? `remove the entry on the node only: plugboard unplug ${kind} ${instance} ${id} --via qmp (QEMU has nothing left to unplug)`
-      : `to keep it, add a ${kind === 'disk' ? 'disk' : 'NIC'} through Ganeti (plugboard hotplug ${kind} ${instance} --via ganeti)${kind === 'disk' ? ' and copy the data over' : ''}; to drop it, unplug it on the node only: plugboard unplug ${kind} ${instance} ${id} --via qmp`,
+      : `to keep it, add a ${kind === 'disk' ? 'disk' : 'NIC'} through Ganeti (plugboard hotplug ${kind} ${instance}${kind === 'disk' ? ' --size SIZE' : ''})${kind === 'disk' ? ' and copy the data over' : ''}; to drop it, unplug it on the node only: plugboard unplug ${kind} ${instance} ${id} --via qmp`,
     repair: { kind: 'unplug-on-node', device: kind, id },
   };
 }

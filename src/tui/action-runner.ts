@@ -46,6 +46,8 @@ export interface ActionRunnerOptions {
   linked: (signal?: AbortSignal) => AbortSignal;
   /** An action on the instance ended (its runtime file may have changed). */
   onEnded: (name: string) => void;
+  /** A Ganeti job on the instance ended: what was read of it before (Ganeti's view included) is stale. */
+  forgetView: (name: string) => void;
   /** Ganeti's side, on a Ganeti node. */
   ganeti: GanetiSource | null;
   /** How long to follow a Ganeti job. */
@@ -143,6 +145,7 @@ export class ActionRunner {
     } finally {
       this.acting.delete(name);
       this.opts.onEnded(name);
+      this.opts.forgetView(name);
     }
   }
 

@@ -119,6 +119,7 @@ export class InstanceService {
         this.files.delete(name);
         this.ganeti?.forget();
       },
+      forgetView: (name) => this.views.delete(name),
       ganeti: this.ganeti,
       jobTimeoutMs: options.jobTimeoutMs ?? 300_000,
     });

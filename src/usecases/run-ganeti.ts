@@ -138,10 +138,30 @@ async function runtimeOf(root: string, name: string): Promise<RuntimeFile | null
   }
 }
 
-/** `action` with its device references resolved to Ganeti's UUIDs, planned against `view`. */
+/**
+ * `action` with its device references resolved to Ganeti's UUIDs, planned against `view`. An
+ * hvparams change keeps only the values that differ from Ganeti's configuration (which a change not
+ * yet started may have set apart from the runtime file): nothing left is refused.
+ */
 function planAgainst(action: GanetiAction, view: GanetiInstance, rf: RuntimeFile | null, nodeName: string | undefined): GanetiPlan {
+  if (action.kind === 'hvparams') {
+    const changed = Object.fromEntries(Object.entries(action.hvparams).filter(([k, v]) => !(k in view.hvparams) || String(view.hvparams[k]) !== String(v)));
+    if (Object.keys(changed).length === 0) {
+      const said = Object.entries(action.hvparams).map(([k, v]) => `${k}=${String(v)}`).join(',');
+      throw new InputError(`nothing to change: Ganeti's configuration of ${view.name} has ${said} already (it takes effect at the next start if the instance runs with other values)`);
+    }
+    action = { ...action, hvparams: changed };
+  }
   const resolved = resolveRefs(action, view, rf);
-  const plan = planGanetiRequest(resolved, { running: isRunning(view) });
+  // hotplug and unplug ask Ganeti for a hotplug, whatever its view says now: on an instance that is
+  // not running Ganeti refuses it (OpPrereqError wrong_state) and changes nothing, rather than
+  // plugboard turning a hot-add into a change for the next start behind the operator's back.
+  const plan = planGanetiRequest(resolved, { running: true });
+  if (resolved.kind !== 'hvparams' && !isRunning(view)) {
+    plan.notes.push(
+      `Ganeti says ${view.name} is not running (${view.status}): it will refuse the hotplug (wrong_state) and change nothing; to change its configuration for the next start use gnt-instance modify on the master`,
+    );
+  }
   // The planner names a removed device by the UUID sent; the operator knows it as disk/1 (data1).
   for (const d of [...view.disks, ...view.nics]) {
     const said = `${'mac' in d ? 'NIC' : 'disk'} ${d.uuid}`;

@@ -111,7 +111,7 @@ describe('comparison with the node: the marks, for real drift only', () => {
     expect(m.message).toBe("disk-0b5e4f3c-6a1d-4e2b (scsi.0 target 1) is on the node but not in Ganeti's configuration");
     expect(m.meaning).toContain('vanishes from the guest at the next restart, is not replicated, does not follow a failover or migration');
     expect(m.action).toBe(
-      'to keep it, add a disk through Ganeti (plugboard hotplug disk pb-fx1.example.com --via ganeti) and copy the data over; to drop it, unplug it on the node only: plugboard unplug disk pb-fx1.example.com disk-0b5e4f3c-6a1d-4e2b --via qmp',
+      'to keep it, add a disk through Ganeti (plugboard hotplug disk pb-fx1.example.com --size SIZE) and copy the data over; to drop it, unplug it on the node only: plugboard unplug disk pb-fx1.example.com disk-0b5e4f3c-6a1d-4e2b --via qmp',
     );
     expect(m.repair).toEqual({ kind: 'unplug-on-node', device: 'disk', id: 'disk-0b5e4f3c-6a1d-4e2b' });
     // The runtime file alone (no QEMU probe) gives the same mark.
