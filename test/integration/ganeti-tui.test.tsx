@@ -13,7 +13,6 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import React from 'react';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { App } from '../../components/App.js';
 import { findGanetiNode } from '../../src/ganeti/node.js';
