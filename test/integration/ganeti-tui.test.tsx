@@ -104,6 +104,19 @@ describe.skipIf(skip !== undefined)('the view through Ganeti, on the real cluste
     await expectAllAgree(cluster, INST, shownOf(await service.loadView(INST)));
   }
 
+  /** After an unplug the guest acknowledges a moment later: the views agree within a deadline. */
+  async function waitForAgreement(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        return await agree();
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    }
+  }
+
   it("the map carries Ganeti's names; a disk hot-added through the Ganeti wizard lands where the view said, with no false drift; u unplugs it through Ganeti", async () => {
     await cluster.ensureInstance(INST, { running: true });
     const r = open([{ kind: 'instances' }, { kind: 'instance', name: INST }]);
@@ -262,6 +275,41 @@ describe.skipIf(skip !== undefined)('the view through Ganeti, on the real cluste
       rmSync(image, { force: true });
     }
     await agree();
+  });
+
+  it('a NIC removal the guest does not acknowledge: the result says the configuration changed and the node did not, shows the mark and offers the node-local repair', async () => {
+    await cluster.ensureInstance(INST, { running: true });
+    const add = await cluster.job(await cluster.client().modify(INST, { nics: [['add', -1, { name: 'noack' }]], hotplug: true }), 'hot-add NIC');
+    expect(add.devices[0]?.hotplug).toBe('done');
+    const rf = await cluster.runtimeFile(INST);
+    const nic = rf.nics.find((n) => n.name === 'noack')!;
+    const id = 'id' in nic.hvinfo ? String(nic.hvinfo.id) : '';
+    const slot = 'addr' in nic.hvinfo ? parseInt(String(nic.hvinfo.addr), 16) : -1;
+    const r = open([{ kind: 'instance', name: INST }, { kind: 'detail', name: INST, place: { bus: 'pci.0', slot } }]);
+    await r.waitFor(/Ganeti +nic\.1 aa:00:00:[0-9a-f:]{8} \(noack\)/, 20_000);
+    await cluster.qmp(INST, [{ execute: 'stop' }], 'kvmd');
+    let result: string;
+    try {
+      await r.press('u', 'Ganeti hot-removes nic.1');
+      await r.press('y', '> y');
+      result = await r.press(KEYS.enter, '✗ the hotplug failed: Ganeti changed its configuration, the node did not', JOB_MS);
+      recordJob(result, 'NIC removal the guest does not acknowledge');
+    } finally {
+      await cluster.qmp(INST, [{ execute: 'cont' }], 'kvmd');
+    }
+    expect(result).toContain(`# not in Ganeti's configuration: ${id}`);
+    expect(result).toContain(`plugboard unplug nic ${INST} ${id} --via qmp`);
+    // The repair: the map shows the mark; u on the NIC Ganeti no longer has removes it on the node only.
+    await r.press(KEYS.enter, `# not in Ganeti's configuration: ${id}`, 20_000);
+    ui!.unmount();
+    service.dispose();
+    const d = open([{ kind: 'instance', name: INST }, { kind: 'detail', name: INST, place: { bus: 'pci.0', slot } }]);
+    await d.waitFor("u here removes it on the node only (over QMP: the node-local repair)", 20_000);
+    await d.press('u', `${id} is not in Ganeti's configuration`);
+    await d.waitFor(/y and Enter/, 20_000);
+    await d.press('y', '> y');
+    await d.press(KEYS.enter, /✓ unplugged|… pending/, 30_000);
+    await waitForAgreement();
   });
 
   it('the view refreshing while a Ganeti job runs does not connect to the QMP socket; the job ends hotplug:done (a job of someone else, then one of the view)', async () => {
