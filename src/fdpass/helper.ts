@@ -109,10 +109,14 @@ export class FdHelper {
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.exitTimeoutMs = options.exitTimeoutMs ?? DEFAULT_EXIT_TIMEOUT_MS;
     // -I: no PYTHON* variables, no user site, no current directory on sys.path; -S: no site.
+    const socket = qmp.socketForChild();
     this.child = spawn(this.python, ['-I', '-S', '-c', FD_HELPER_SOURCE], {
-      stdio: ['pipe', 'pipe', 'pipe', qmp.socketForChild()],
+      stdio: ['pipe', 'pipe', 'pipe', socket],
       env: { LC_ALL: 'C.UTF-8' },
     });
+    // spawn() pauses a stream it shares with a child (it assumes the child reads it): Node reads
+    // the replies, the helper never reads, so reading resumes at once.
+    socket.resume();
     let exited!: () => void;
     this.exitedPromise = new Promise<void>((resolve) => (exited = resolve));
     this.child.on('error', (err: NodeJS.ErrnoException) => {

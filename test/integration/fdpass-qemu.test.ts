@@ -1,0 +1,127 @@
+/**
+ * File-descriptor passing on real QEMU 7.2 started as Ganeti starts a confined instance
+ * (`-runas nobody`; `-chroot` into an empty directory): QEMU cannot open the disks itself, the
+ * helper opens them as root and writes `add-fd` with the descriptor; the drive/node is backed by
+ * `/dev/fdset/N`. Each hot-add and unplug runs the sequence phase 2's planner will emit (built with
+ * src/fdpass/plan.ts), and afterwards QEMU holds no descriptor of the disk and no fdset.
+ */
+import { describe, expect, it } from 'vitest';
+import { FdHelper } from '../../src/fdpass/helper.js';
+import { checkDiskPath } from '../../src/fdpass/inspect.js';
+import { chooseFdset, diskFdSteps, fdsetOf, type FdPlanStep } from '../../src/fdpass/plan.js';
+import { runFdStep } from '../../src/fdpass/run.js';
+import type { QmpClient } from '../../src/qmp/client.js';
+import { HmpCommandError, QmpCommandError } from '../../src/qmp/errors.js';
+import { useTestQemuCleanup, type TestQemu } from '../helpers/qemu.js';
+import { waitFor } from '../helpers/wait.js';
+import {
+  connect,
+  fdsets,
+  fdsOn,
+  loopDevice,
+  newFds,
+  privateImage,
+  qemuFds,
+  runSteps,
+  startConfinedQemu,
+  useFdpassCleanup,
+  type Confinement,
+} from '../helpers/fdpass.js';
+
+useTestQemuCleanup();
+useFdpassCleanup();
+
+interface ScsiCase {
+  controller: 'virtio-scsi-pci' | 'lsi';
+  backend: 'drive' | 'blockdev';
+  disk: 'loop' | 'image';
+}
+
+const scsiCases: ScsiCase[] = [
+  { controller: 'virtio-scsi-pci', backend: 'drive', disk: 'loop' },
+  { controller: 'virtio-scsi-pci', backend: 'blockdev', disk: 'image' },
+  { controller: 'lsi', backend: 'drive', disk: 'image' },
+  { controller: 'lsi', backend: 'blockdev', disk: 'loop' },
+];
+
+/** Hot-adds a scsi-hd at target 1 over passed descriptors; returns the steps done. */
+async function hotAddScsi(qmp: QmpClient, helper: FdHelper, id: string, path: string, backend: 'drive' | 'blockdev'): Promise<{ fdset: number }> {
+  const checked = checkDiskPath(path, 'scsi-hd');
+  const fdset = chooseFdset(await fdsets(qmp));
+  const steps: FdPlanStep[] = [
+    ...diskFdSteps({
+      id,
+      fdset,
+      backend,
+      open: { typed: checked.typed, path: checked.path, kind: checked.kind, direct: false, dev: checked.dev, ino: checked.ino },
+      driveOptions: `,if=none,id=${id},format=raw,auto-read-only=off,aio=threads`,
+    }),
+    {
+      purpose: `add scsi-hd ${id}`,
+      command: { execute: 'device_add', arguments: { driver: 'scsi-hd', id, drive: id, bus: 'scsi.0', channel: 0, 'scsi-id': 1, lun: 0 } },
+      undo: [{ execute: 'device_del', arguments: { id } }],
+    },
+  ];
+  await runSteps(qmp, helper, steps);
+  return { fdset };
+}
+
+async function unplugScsi(qmp: QmpClient, id: string, backend: 'drive' | 'blockdev'): Promise<void> {
+  const mark = qmp.mark();
+  await qmp.execute('device_del', { id });
+  await qmp.waitForEvent((e) => e.event === 'DEVICE_DELETED' && e.data['device'] === id, { since: mark, timeoutMs: 5_000 });
+  if (backend === 'blockdev') {
+    await waitFor(
+      async () => {
+        try {
+          await qmp.execute('blockdev-del', { 'node-name': id });
+          return true;
+        } catch (err) {
+          if (err instanceof QmpCommandError && /in use/.test(err.desc)) return false;
+          throw err;
+        }
+      },
+      { what: `blockdev-del ${id}` },
+    );
+  }
+}
+
+describe.each<Confinement>(['runas', 'chroot'])('scsi-hd hot-add and unplug over passed descriptors, QEMU %s', (confine) => {
+  it.each(scsiCases)('$controller, $backend, $disk', async ({ controller, backend, disk }) => {
+    const q = await startConfinedQemu(confine, { argv: ['-device', `${controller},id=scsi`] });
+    const { path, target } = disk === 'loop' ? (({ device }) => ({ path: device, target: device }))(loopDevice(32)) : (() => {
+      const image = privateImage(24);
+      return { path: image, target: image };
+    })();
+    const qmp = await connect(q);
+    const helper = FdHelper.start(qmp);
+    try {
+      // QEMU cannot open the path itself: the reason for all this.
+      await expect(qmp.hmp(`drive_add dummy file=${path},if=none,id=direct0,format=raw`)).rejects.toThrow(
+        confine === 'runas' ? /Permission denied/ : /No such file or directory/,
+      );
+      const before = qemuFds(q.qemu.pid);
+      const id = 'disk-9e7c85f6-b6e5-4243';
+      const { fdset } = await hotAddScsi(qmp, helper, id, path, backend);
+
+      // The guest-visible device and its backend on the fdset.
+      const blocks = (await qmp.execute('query-block')) as { device: string; qdev?: string; inserted?: { file: string; image: { 'virtual-size': number } } }[];
+      const block = blocks.find((b) => b.qdev === id || b.device === id);
+      expect(block?.inserted?.file).toBe(`/dev/fdset/${fdset}`);
+      expect(fdsetOf(block?.inserted?.file)).toBe(fdset);
+      expect(block?.inserted?.image['virtual-size']).toBe((disk === 'loop' ? 32 : 24) * 1024 * 1024);
+      expect(await qmp.execute('qom-get', { path: `/machine/peripheral/${id}`, property: 'scsi-id' })).toBe(1);
+      // The drive holds exactly one descriptor of the disk; the fdset has given its own back.
+      expect(fdsOn(q.qemu.pid, target)).toBe(1);
+      expect(await fdsets(qmp)).toEqual([{ id: fdset, fds: [] }]);
+
+      await unplugScsi(qmp, id, backend);
+      await waitFor(() => fdsOn(q.qemu.pid, target) === 0, { what: `QEMU to close ${target}` });
+      expect(await fdsets(qmp)).toEqual([]);
+      expect(newFds(q.qemu.pid, before)).toEqual([]);
+    } finally {
+      await helper.close();
+      await qmp.close();
+    }
+  });
+});
