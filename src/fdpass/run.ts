@@ -31,7 +31,11 @@ export async function runFdStep(
 ): Promise<unknown> {
   const c = step.command;
   if ('host' in c) return runFdHost(helper, c);
-  if (!step.passFd) return qmp.execute(c.execute, c.arguments, call);
+  if (!step.passFd) {
+    // HMP reports errors as output text (drive_add): hmp() turns it into an error.
+    if (c.execute === 'human-monitor-command') return qmp.hmp(String(c.arguments?.['command-line']), call);
+    return qmp.execute(c.execute, c.arguments, call);
+  }
   return qmp.executeWrittenBy(helper.writer(step.passFd.handle), c.execute, c.arguments, call);
 }
 

@@ -1,0 +1,82 @@
+/**
+ * A QMP proxy that forwards file descriptors (SCM_RIGHTS) both ways and hangs up at a chosen
+ * moment: the QMP peer disconnecting between two commands, which a real QEMU does not do on its
+ * own. A small Python process (Node cannot receive or send descriptors): it listens on `path`,
+ * takes one client, connects to QEMU's socket, forwards bytes and descriptors, and after it has
+ * forwarded QEMU's answer to the first command containing `hangUpAfter` closes both connections.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { waitFor } from './wait.js';
+
+const SCRIPT = String.raw`
+import socket, select, sys, array, os
+listen_path, qemu_path, trigger = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(listen_path)
+srv.listen(1)
+print('listening', flush=True)
+cli, _ = srv.accept()
+up = socket.socket(socket.AF_UNIX)
+up.connect(qemu_path)
+armed = False
+pending = b''
+def relay(src, dst):
+    data, anc, flags, _ = src.recvmsg(65536, socket.CMSG_SPACE(64 * 4))
+    fds = array.array('i')
+    for level, kind, payload in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    if data:
+        if fds:
+            dst.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        else:
+            dst.sendall(data)
+    for fd in fds:
+        os.close(fd)
+    return data
+while True:
+    r, _, _ = select.select([cli, up], [], [], 30)
+    if not r:
+        break
+    if cli in r:
+        data = relay(cli, up)
+        if not data:
+            break
+        if trigger in data:
+            armed = True
+    if up in r:
+        data = relay(up, cli)
+        if not data:
+            break
+        if armed and b'"return"' in data or armed and b'"error"' in data:
+            print('hung up', flush=True)
+            break
+cli.close()
+up.close()
+srv.close()
+`;
+
+export interface FdProxy {
+  path: string;
+  /** Resolves when the proxy hung up (or exited). */
+  hungUp: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startFdProxy(path: string, qemuSocket: string, hangUpAfter: string): Promise<FdProxy> {
+  const child: ChildProcess = spawn('/usr/bin/python3', ['-I', '-c', SCRIPT, path, qemuSocket, hangUpAfter], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (c: string) => (out += c));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await waitFor(() => out.includes('listening') || existsSync(path), { what: 'the descriptor proxy to listen' });
+  return {
+    path,
+    hungUp: Promise.race([exited, waitFor(() => out.includes('hung up'), { timeoutMs: 60_000, what: 'the proxy to hang up' }).then(() => undefined)]),
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
