@@ -119,10 +119,14 @@ export type Confinement = 'runas' | 'chroot';
  * guest runs) QEMU, confined as Ganeti does it: `-runas nobody`, or `-chroot` into an empty
  * directory (as root). Without a guest, the CPU sits in SeaBIOS ("no bootable device").
  */
-export async function startConfinedQemu(confine: Confinement, options: StartTestQemuOptions = {}): Promise<TestQemu & { chroot?: string }> {
+export async function startConfinedQemu(
+  confine: Confinement,
+  options: StartTestQemuOptions = {},
+  user = 'nobody',
+): Promise<TestQemu & { chroot?: string }> {
   const args = [...(options.argv ?? [])];
   let chroot: string | undefined;
-  if (confine === 'runas') args.push('-runas', 'nobody');
+  if (confine === 'runas') args.push('-runas', user);
   else {
     chroot = privateDir();
     chmodSync(chroot, 0o755);
