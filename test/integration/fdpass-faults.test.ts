@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { FdHelper } from '../../src/fdpass/helper.js';
 import { FdHelperError } from '../../src/fdpass/errors.js';
 import { checkDiskPath } from '../../src/fdpass/inspect.js';
@@ -20,11 +20,19 @@ import { useTestQemuCleanup, type TestQemu } from '../helpers/qemu.js';
 import { linkExists, requireNetAdmin, useNetCleanup } from '../helpers/net.js';
 import { waitFor } from '../helpers/wait.js';
 import { startFdProxy } from '../helpers/fd-proxy.js';
+import { FigureCounter } from '../hostile/lib.js';
 import { connect, fdsets, fdsOn, loopDevice, newFds, privateDir, privateImage, qemuFds, runSteps, startConfinedQemu, undoSteps, useFdpassCleanup } from '../helpers/fdpass.js';
 
 useTestQemuCleanup();
 useFdpassCleanup();
 useNetCleanup();
+
+// One fault per test; no runtime file is involved at this level (data lost counts runtime files).
+const figures = new FigureCounter('fd passing: faults (real QEMU)');
+beforeEach(() => {
+  figures.faults++;
+});
+afterAll(() => figures.report());
 
 function diskPlan(id: string, file: string, fdset: number, backend: 'drive' | 'blockdev' = 'blockdev'): FdPlanStep[] {
   const c = checkDiskPath(file, 'scsi-hd');
@@ -173,7 +181,7 @@ describe('file-descriptor passing faults (QEMU -runas nobody)', () => {
       expect(err.message).toMatch(/closed|broke/);
       expect(leakedBeforeUndo).toBe(1);
       // The helper was killed when its connection closed: it holds nothing, so fd-drop is a no-op.
-      expect(helper.exited).toBe(true);
+      await waitFor(() => helper.exited, { what: 'the helper to be killed with its connection' });
       // netdev_add never left: the write met the closed connection (EPIPE).
       expect(err.undone).toEqual(['closefd ok', 'fd-drop ok']);
       await waitFor(() => !linkExists(nic.tap), { what: `tap ${nic.tap} to go` });

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import { FdHelper } from '../../src/fdpass/helper.js';
 import { FdHelperError, FdInputError } from '../../src/fdpass/errors.js';
@@ -17,13 +17,18 @@ import { runFdStep } from '../../src/fdpass/run.js';
 import type { QmpClient } from '../../src/qmp/client.js';
 import { createBridge, createPersistentTap, linkExists, requireNetAdmin, useNetCleanup } from '../helpers/net.js';
 import { useTestQemuCleanup, type TestQemu } from '../helpers/qemu.js';
+import { FigureCounter } from '../hostile/lib.js';
 import { connect, fdsets, newFds, privateDir, privateImage, qemuFds, removeUser, startConfinedQemu, tempUser, useFdpassCleanup } from '../helpers/fdpass.js';
 
 useTestQemuCleanup();
 useFdpassCleanup();
 useNetCleanup();
 
+const figures = new FigureCounter('fd passing: bad input');
+afterAll(() => figures.report());
+
 function oneLine(err: unknown, pattern: RegExp, exitCode: number = ExitCode.badInput): string {
+  figures.inputs++;
   expect(err).toBeInstanceOf(Error);
   const message = (err as Error).message;
   expect(message).not.toContain('\n');
