@@ -154,9 +154,14 @@ export function fdsOn(pid: number, target: string): number {
   return [...qemuFds(pid).values()].filter((t) => t === target).length;
 }
 
-/** The descriptors QEMU has now that it did not have in `before` (by fd number and target). */
+/**
+ * The descriptors QEMU has now that it did not have in `before` (by fd number and target). QEMU's
+ * own event descriptors (`anon_inode:[eventfd]`…) are left out: a running QEMU makes them by itself
+ * (SeaBIOS brings the virtio-scsi queues up while a test runs: their ioeventfds), and plugboard
+ * never passes one — what it passes is a file, a block device, `/dev/net/tun` or `/dev/vhost-net`.
+ */
 export function newFds(pid: number, before: Map<number, string>): string[] {
-  return [...qemuFds(pid)].filter(([n, t]) => before.get(n) !== t).map(([n, t]) => `${n} → ${t}`);
+  return [...qemuFds(pid)].filter(([n, t]) => before.get(n) !== t && !t.startsWith('anon_inode:')).map(([n, t]) => `${n} → ${t}`);
 }
 
 export async function fdsets(qmp: QmpClient): Promise<FdsetInfo[]> {
