@@ -68,21 +68,14 @@ def unhex(s):
     return bytes.fromhex(s)
 
 
+KINDS = ((stat.S_ISBLK, 'block'), (stat.S_ISREG, 'file'), (stat.S_ISCHR, 'char'), (stat.S_ISDIR, 'directory'),
+         (stat.S_ISLNK, 'symlink'), (stat.S_ISFIFO, 'fifo'), (stat.S_ISSOCK, 'socket'))
+
+
 def kind_of(mode):
-    if stat.S_ISBLK(mode):
-        return 'block'
-    if stat.S_ISREG(mode):
-        return 'file'
-    if stat.S_ISCHR(mode):
-        return 'char'
-    if stat.S_ISDIR(mode):
-        return 'directory'
-    if stat.S_ISLNK(mode):
-        return 'symlink'
-    if stat.S_ISFIFO(mode):
-        return 'fifo'
-    if stat.S_ISSOCK(mode):
-        return 'socket'
+    for test, name in KINDS:
+        if test(mode):
+            return name
     return 'other'
 
 

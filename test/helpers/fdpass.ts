@@ -17,7 +17,8 @@ import { QmpClient } from '../../src/qmp/client.js';
 import { QmpCommandError } from '../../src/qmp/errors.js';
 import { FdHelper } from '../../src/fdpass/helper.js';
 import { fdAlreadyGone, runFdStep } from '../../src/fdpass/run.js';
-import { parseFdsets, type FdPlanStep, type FdsetInfo } from '../../src/fdpass/plan.js';
+import { diskFdSteps, parseFdsets, type FdPlanStep, type FdsetInfo } from '../../src/fdpass/plan.js';
+import { checkDiskPath } from '../../src/fdpass/inspect.js';
 import { startTestQemu, type TestQemu, type StartTestQemuOptions } from './qemu.js';
 
 const loops = new Set<string>();
@@ -225,4 +226,28 @@ export function connect(q: TestQemu): Promise<QmpClient> {
 export function ensureDir(p: string, mode = 0o755): string {
   mkdirSync(p, { recursive: true, mode });
   return p;
+}
+
+/**
+ * The steps phase 2's planner will emit for a disk hot-add over a passed descriptor (Ganeti 3.0
+ * options for `drive_add`), then `device_add {...device, id, drive: id}` with its undo.
+ */
+export function diskHotAddSteps(
+  id: string,
+  file: string,
+  fdset: number,
+  backend: 'drive' | 'blockdev',
+  device: Record<string, unknown>,
+): FdPlanStep[] {
+  const c = checkDiskPath(file, 'scsi-hd');
+  return [
+    ...diskFdSteps({
+      id,
+      fdset,
+      backend,
+      open: { typed: c.typed, path: c.path, kind: c.kind, direct: false, dev: c.dev, ino: c.ino },
+      driveOptions: `,if=none,id=${id},format=raw,auto-read-only=off,aio=threads`,
+    }),
+    { purpose: `add ${String(device['driver'])} ${id}`, command: { execute: 'device_add', arguments: { ...device, id, drive: id } }, undo: [{ execute: 'device_del', arguments: { id } }] },
+  ];
 }

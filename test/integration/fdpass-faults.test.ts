@@ -12,7 +12,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { FdHelper } from '../../src/fdpass/helper.js';
 import { FdHelperError } from '../../src/fdpass/errors.js';
 import { checkDiskPath } from '../../src/fdpass/inspect.js';
-import { chooseFdset, diskFdSteps, nicFdSteps, tapCreateStep, type FdPlanStep } from '../../src/fdpass/plan.js';
+import { chooseFdset, nicFdSteps, tapCreateStep, type FdPlanStep } from '../../src/fdpass/plan.js';
 import { runFdStep } from '../../src/fdpass/run.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { QmpCommandError } from '../../src/qmp/errors.js';
@@ -21,7 +21,7 @@ import { linkExists, requireNetAdmin, useNetCleanup } from '../helpers/net.js';
 import { waitFor } from '../helpers/wait.js';
 import { startFdProxy } from '../helpers/fd-proxy.js';
 import { FigureCounter } from '../hostile/lib.js';
-import { connect, fdsets, fdsOn, loopDevice, newFds, privateDir, privateImage, qemuFds, runSteps, startConfinedQemu, undoSteps, useFdpassCleanup } from '../helpers/fdpass.js';
+import { connect, diskHotAddSteps, fdsets, fdsOn, loopDevice, newFds, privateDir, privateImage, qemuFds, runSteps, startConfinedQemu, undoSteps, useFdpassCleanup } from '../helpers/fdpass.js';
 
 useTestQemuCleanup();
 useFdpassCleanup();
@@ -35,21 +35,7 @@ beforeEach(() => {
 afterAll(() => figures.report());
 
 function diskPlan(id: string, file: string, fdset: number, backend: 'drive' | 'blockdev' = 'blockdev'): FdPlanStep[] {
-  const c = checkDiskPath(file, 'scsi-hd');
-  return [
-    ...diskFdSteps({
-      id,
-      fdset,
-      backend,
-      open: { typed: c.typed, path: c.path, kind: c.kind, direct: false, dev: c.dev, ino: c.ino },
-      driveOptions: `,if=none,id=${id},format=raw,auto-read-only=off,aio=threads`,
-    }),
-    {
-      purpose: 'device_add',
-      command: { execute: 'device_add', arguments: { driver: 'scsi-hd', id, drive: id, bus: 'scsi.0', channel: 0, 'scsi-id': 3, lun: 0 } },
-      undo: [{ execute: 'device_del', arguments: { id } }],
-    },
-  ];
+  return diskHotAddSteps(id, file, fdset, backend, { driver: 'scsi-hd', bus: 'scsi.0', channel: 0, 'scsi-id': 3, lun: 0 });
 }
 
 /** Nothing of `target` in QEMU, no fdset, no new descriptor; and the QMP socket serves a new client. */

@@ -10,8 +10,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FdHelper } from '../../src/fdpass/helper.js';
-import { checkDiskPath } from '../../src/fdpass/inspect.js';
-import { chooseFdset, diskFdSteps, nicFdSteps, tapCreateStep, type FdPlanStep } from '../../src/fdpass/plan.js';
+import { chooseFdset, nicFdSteps, tapCreateStep, type FdPlanStep } from '../../src/fdpass/plan.js';
 import { executeHostCommand, hostCommands } from '../../src/actions/host-net.js';
 import type { QmpClient } from '../../src/qmp/client.js';
 import { GUEST_QEMU_OPTIONS, GuestSerial, bootGuestArgs } from '../helpers/guest.js';
@@ -21,6 +20,7 @@ import { useTestQemuCleanup } from '../helpers/qemu.js';
 import { waitFor } from '../helpers/wait.js';
 import {
   connect,
+  diskHotAddSteps,
   fdsets,
   fdsOn,
   loopDevice,
@@ -48,18 +48,8 @@ async function guestBlocks(shell: GuestShell): Promise<Map<string, number>> {
   return new Map(r.out.split('\n').filter(Boolean).map((l) => [l.split(' ')[0]!, Number(l.split(' ')[1])]));
 }
 
-async function diskSteps(qmp: QmpClient, id: string, path: string, deviceArgs: Record<string, unknown>): Promise<FdPlanStep[]> {
-  const c = checkDiskPath(path, 'scsi-hd');
-  return [
-    ...diskFdSteps({
-      id,
-      fdset: chooseFdset(await fdsets(qmp)),
-      backend: 'drive',
-      open: { typed: c.typed, path: c.path, kind: c.kind, direct: false, dev: c.dev, ino: c.ino },
-      driveOptions: `,if=none,id=${id},format=raw,auto-read-only=off,aio=threads`,
-    }),
-    { purpose: `add ${id}`, command: { execute: 'device_add', arguments: { ...deviceArgs, id, drive: id } }, undo: [{ execute: 'device_del', arguments: { id } }] },
-  ];
+async function diskSteps(qmp: QmpClient, id: string, path: string, device: Record<string, unknown>): Promise<FdPlanStep[]> {
+  return diskHotAddSteps(id, path, chooseFdset(await fdsets(qmp)), 'drive', device);
 }
 
 describe.each<Confinement>(['runas', 'chroot'])('a booted guest in a QEMU %s sees passed disks and NICs', (confine) => {

@@ -7,15 +7,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FdHelper } from '../../src/fdpass/helper.js';
-import { checkDiskPath } from '../../src/fdpass/inspect.js';
-import { chooseFdset, diskFdSteps, fdsetOf, type FdPlanStep } from '../../src/fdpass/plan.js';
-import { runFdStep } from '../../src/fdpass/run.js';
+import { chooseFdset, fdsetOf } from '../../src/fdpass/plan.js';
 import type { QmpClient } from '../../src/qmp/client.js';
-import { HmpCommandError, QmpCommandError } from '../../src/qmp/errors.js';
-import { useTestQemuCleanup, type TestQemu } from '../helpers/qemu.js';
+import { QmpCommandError } from '../../src/qmp/errors.js';
+import { useTestQemuCleanup } from '../helpers/qemu.js';
 import { waitFor } from '../helpers/wait.js';
 import {
   connect,
+  diskHotAddSteps,
   fdsets,
   fdsOn,
   loopDevice,
@@ -44,25 +43,10 @@ const scsiCases: ScsiCase[] = [
   { controller: 'lsi', backend: 'blockdev', disk: 'loop' },
 ];
 
-/** Hot-adds a scsi-hd at target 1 over passed descriptors; returns the steps done. */
+/** Hot-adds a scsi-hd at target 1 over passed descriptors. */
 async function hotAddScsi(qmp: QmpClient, helper: FdHelper, id: string, path: string, backend: 'drive' | 'blockdev'): Promise<{ fdset: number }> {
-  const checked = checkDiskPath(path, 'scsi-hd');
   const fdset = chooseFdset(await fdsets(qmp));
-  const steps: FdPlanStep[] = [
-    ...diskFdSteps({
-      id,
-      fdset,
-      backend,
-      open: { typed: checked.typed, path: checked.path, kind: checked.kind, direct: false, dev: checked.dev, ino: checked.ino },
-      driveOptions: `,if=none,id=${id},format=raw,auto-read-only=off,aio=threads`,
-    }),
-    {
-      purpose: `add scsi-hd ${id}`,
-      command: { execute: 'device_add', arguments: { driver: 'scsi-hd', id, drive: id, bus: 'scsi.0', channel: 0, 'scsi-id': 1, lun: 0 } },
-      undo: [{ execute: 'device_del', arguments: { id } }],
-    },
-  ];
-  await runSteps(qmp, helper, steps);
+  await runSteps(qmp, helper, diskHotAddSteps(id, path, fdset, backend, { driver: 'scsi-hd', bus: 'scsi.0', channel: 0, 'scsi-id': 1, lun: 0 }));
   return { fdset };
 }
 
