@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { FdHelper } from '../../src/fdpass/helper.js';
 import { chooseFdset, fdsetOf } from '../../src/fdpass/plan.js';
-import type { QmpClient } from '../../src/qmp/client.js';
+import { QmpClient } from '../../src/qmp/client.js';
+import { withFdHelper } from '../../src/fdpass/run.js';
 import { QmpCommandError } from '../../src/qmp/errors.js';
 import { useTestQemuCleanup } from '../helpers/qemu.js';
 import { waitFor } from '../helpers/wait.js';
@@ -107,5 +108,32 @@ describe.each<Confinement>(['runas', 'chroot'])('scsi-hd hot-add and unplug over
       await helper.close();
       await qmp.close();
     }
+  });
+});
+
+describe('the QMP socket is never left held by the helper', () => {
+  it('closing the connection with the helper still running frees the socket for the next client at once', async () => {
+    const q = await startConfinedQemu('runas');
+    const qmp = await connect(q);
+    const helper = FdHelper.start(qmp);
+    expect(await helper.ping()).toBe(helper.pid);
+    // The helper holds a duplicate of the socket: were it left alive, QEMU would not greet anyone else.
+    await qmp.close();
+    const next = await QmpClient.connect(q.qmpSocket, { greetingTimeoutMs: 1_000 });
+    await waitFor(() => helper.exited, { what: 'the helper to be gone' });
+    await next.close();
+  });
+
+  it('withFdHelper closes the helper (exited) before the caller closes the connection', async () => {
+    const q = await startConfinedQemu('chroot');
+    const qmp = await connect(q);
+    let seen: FdHelper | undefined;
+    await withFdHelper(qmp, {}, async (helper) => {
+      seen = helper;
+      await helper.ping();
+    });
+    expect(seen?.exited).toBe(true);
+    expect(await qmp.execute('query-fdsets')).toEqual([]);
+    await qmp.close();
   });
 });

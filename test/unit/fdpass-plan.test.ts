@@ -157,3 +157,22 @@ describe('the helper source', () => {
     expect(FD_HELPER_SOURCE).toContain('IFF_TUN_EXCL = 0x8000');
   });
 });
+
+describe('the helper source in the bundle', () => {
+  it('survives esbuild with the bundle\'s options (minified whitespace and syntax) byte for byte', async () => {
+    const { build } = await import('esbuild');
+    const out = await build({
+      entryPoints: [new URL('../../src/fdpass/helper-source.ts', import.meta.url).pathname],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      target: 'node20',
+      platform: 'node',
+      minifyWhitespace: true,
+      minifySyntax: true,
+    });
+    const code = out.outputFiles[0]!.text;
+    const mod = (await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`)) as { FD_HELPER_SOURCE: string };
+    expect(mod.FD_HELPER_SOURCE).toBe(FD_HELPER_SOURCE);
+  });
+});
