@@ -79,7 +79,7 @@ class RawQmp {
 }
 
 export async function run({ runs = 25 } = {}) {
-  const { runAction } = await fromDist('src/actions/executor.js');
+  const { runAction } = await fromDist('src/usecases/run-action.js');
   const { createDiskImage } = await fromDist('src/demo/sandbox.js');
   const { qmpSocketPath } = await fromDist('src/runtime/root.js');
   const { QmpClient } = await fromDist('src/qmp/client.js');

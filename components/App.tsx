@@ -4,7 +4,7 @@
  * app's one exit point.
  */
 import React, { useEffect, useMemo, useReducer } from 'react';
-import { Box, useApp } from 'ink';
+import { Box, useApp, type DOMElement } from 'ink';
 import type { InstanceService } from '../src/tui/service.js';
 import { appReducer, initialAppState, type Screen } from './app-state.js';
 import { NavContext, ServiceContext, type Nav } from './context.js';
@@ -27,6 +27,8 @@ export interface AppProps {
   first?: Screen | readonly Screen[];
   /** Fix the size instead of following the terminal (tests). */
   size?: Size;
+  /** The frame's root element (tests look at the laid-out tree: test/unit/tui-frame.test.tsx). */
+  rootRef?: React.Ref<DOMElement>;
 }
 
 function ScreenView({ screen, active, size, title }: { screen: Screen; active: boolean; size: Size; title: string }): React.JSX.Element {
@@ -54,7 +56,7 @@ function ScreenView({ screen, active, size, title }: { screen: Screen; active: b
   }
 }
 
-export function App({ service, title, first, size: fixedSize }: AppProps): React.JSX.Element {
+export function App({ service, title, first, size: fixedSize, rootRef }: AppProps): React.JSX.Element {
   const [state, dispatch] = useReducer(appReducer, first, initialAppState);
   const { exit } = useApp();
   const terminal = useTerminalSize();
@@ -79,7 +81,7 @@ export function App({ service, title, first, size: fixedSize }: AppProps): React
   return (
     <ServiceContext.Provider value={service}>
       <NavContext.Provider value={nav}>
-        <Box flexDirection="column" width={size.columns} height={frameHeight(size)} overflow="hidden">
+        <Box ref={rootRef} flexDirection="column" width={size.columns} height={frameHeight(size)} overflow="hidden">
           {state.stack.map((screen, i) => (
             <Box key={state.keys[i]} display={i === last ? 'flex' : 'none'} flexDirection="column">
               <ScreenView screen={screen} active={i === last && !state.quit} size={size} title={title} />

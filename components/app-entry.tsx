@@ -5,6 +5,7 @@
 import { render } from 'ink';
 import type { InstanceService } from '../src/tui/service.js';
 import { App } from './App.js';
+import { applyColorPolicy } from './color.js';
 
 export interface TuiOptions {
   service: InstanceService;
@@ -27,7 +28,9 @@ const ALT_SCREEN_OFF = '\u001B[?1049l';
 export function startTui(options: TuiOptions): TuiHandle {
   const stdout = options.stdout ?? process.stdout;
   const stdin = options.stdin ?? process.stdin;
-  const alt = stdout.isTTY === true;
+  // NO_COLOR and TERM=dumb: no colour (nor any other styling); a dumb terminal gets no alternate screen either.
+  applyColorPolicy(process.env);
+  const alt = stdout.isTTY === true && process.env['TERM'] !== 'dumb';
   if (alt) stdout.write(ALT_SCREEN_ON);
   const instance = render(<App service={options.service} title={options.title} />, {
     stdout,

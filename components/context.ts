@@ -3,6 +3,7 @@
  * the navigation callbacks.
  */
 import { createContext, useContext } from 'react';
+import { InternalError } from '../src/errors.js';
 import type { InstanceService } from '../src/tui/service.js';
 import type { Screen } from './app-state.js';
 
@@ -10,7 +11,7 @@ export const ServiceContext = createContext<InstanceService | null>(null);
 
 export function useService(): InstanceService {
   const s = useContext(ServiceContext);
-  if (!s) throw new Error('useService outside of <ServiceContext.Provider>');
+  if (!s) throw new InternalError('useService outside of <ServiceContext.Provider>');
   return s;
 }
 

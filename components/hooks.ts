@@ -3,12 +3,15 @@
  * size (resize handled), and loading an instance's view with a periodic, cancellable refresh.
  */
 import { useCallback, useEffect, useReducer, useRef, useState, useSyncExternalStore } from 'react';
-import { useInput, useStdout } from 'ink';
+import { useStdout } from 'ink';
+import { useKeys } from './common/useKeys.js';
 import type { InstanceService, ListState } from '../src/tui/service.js';
+import { firstLineOf } from '../src/errors.js';
 import type { InstanceView } from '../src/tui/view.js';
 import type { Transcript, TranscriptEntry } from '../src/qmp/transcript.js';
 import type { Size } from './layout.js';
 import { useNav } from './context.js';
+import { commandFor } from './keymap.js';
 
 /** The terminal size, updated on resize (its own listener: ink skips resize handling on $CI). */
 export function useTerminalSize(): Size {
@@ -125,7 +128,7 @@ export function useInstanceView(service: InstanceService, name: string, active: 
           if (!ac.signal.aborted) dispatch({ type: 'loaded', view });
         },
         (error: unknown) => {
-          if (!ac.signal.aborted) dispatch({ type: 'failed', error: error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error) });
+          if (!ac.signal.aborted) dispatch({ type: 'failed', error: firstLineOf(error) });
         },
       )
       .finally(() => {
@@ -140,18 +143,30 @@ export function useInstanceView(service: InstanceService, name: string, active: 
 }
 
 /**
- * Keys every screen shares: q quits, ? opens the help, L the QMP log. Off while a text field has
- * the keys (`typing`) or the screen is not on top.
+ * Keys every screen shares (the key map's global entry): q quits, ? opens the help, L the QMP log.
+ * Off while a text field has the keys (`typing`) or the screen is not on top.
  */
 export function useGlobalKeys(active: boolean, typing = false): void {
   const nav = useNav();
-  useInput(
+  useKeys(
     (input, key) => {
-      if (key.ctrl || key.meta) return;
-      if (input === 'q') nav.quit();
-      else if (input === '?') nav.open({ kind: 'help' });
-      else if (input === 'L') nav.open({ kind: 'qmplog' });
+      const command = commandFor('global', input, key);
+      switch (command) {
+        case 'quit':
+          return nav.quit();
+        case 'help':
+          return nav.open({ kind: 'help' });
+        case 'qmp-log':
+          return nav.open({ kind: 'qmplog' });
+        case undefined:
+          return;
+        default: {
+          const never: never = command;
+          return never;
+        }
+      }
     },
-    { isActive: active && !typing },
+    // Not split into presses: in `sq` typed fast into a filter, the q is text, not quit.
+    { isActive: active && !typing, typing: () => true },
   );
 }

@@ -1,7 +1,9 @@
 /**
- * The typed error hierarchy of plugboard's core. Every error the core raises on purpose is a
- * PlugboardError; the CLI prints `error.message` (one line per problem) and maps `exitCode`.
- * Modelled on ky's source/errors: small classes, `cause` kept, no stack traces shown to operators.
+ * The typed error hierarchy of plugboard. Every error plugboard throws is a PlugboardError (the
+ * linter refuses `new Error(…)` and other roots outside this file); the CLI prints `error.message`
+ * (one line per problem) and maps `exitCode`. Modelled on ky's source/errors: small classes,
+ * `cause` kept, no stack traces shown to operators. What is thrown at plugboard from outside (Node's
+ * errno errors, a library's) is read with messageOf / firstLineOf.
  */
 
 /** Exit codes of the CLI: 0 ok, 1 the operation failed, 2 bad usage or bad input. */
@@ -60,4 +62,27 @@ export class RefusedError extends PlugboardError {
 export class NotFoundError extends PlugboardError {
   override name = 'NotFoundError';
   override readonly exitCode: ExitCode = ExitCode.badInput;
+}
+
+/** A state plugboard's own code should never reach (a bug, not the operator's input). */
+export class InternalError extends PlugboardError {
+  override name = 'InternalError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`internal error: ${message}`, options);
+  }
+}
+
+/** The operator interrupted (Ctrl-C, SIGINT, quitting the view): the reason given to an AbortController. */
+export class InterruptedError extends PlugboardError {
+  override name = 'InterruptedError';
+}
+
+/** The message of anything thrown: an Error's `message`, else its string form. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The first line of messageOf(error), for places that show one line (a list row, a status). */
+export function firstLineOf(error: unknown): string {
+  return messageOf(error).split('\n')[0] ?? '';
 }

@@ -2,11 +2,12 @@
  * Text of an action's progress and result, shared by the hot-add wizard and the unplug screen.
  * Pure: computed from the executor's progress events, the result and the QMP transcript.
  */
-import type { ProgressEvent } from '../../src/actions/executor.js';
+import type { ProgressEvent } from '../../src/executor/outcome.js';
 import type { Plan } from '../../src/actions/types.js';
 import type { TranscriptEntry } from '../../src/qmp/transcript.js';
 import type { ActionResult } from '../../src/tui/service.js';
 import { renderPlanText } from '../../src/actions/plan-json.js';
+import { escapeForTerminal } from '../../src/text/terminal.js';
 
 /** One line per progress event, the last step marked as running while `running`. */
 export function progressLines(events: readonly ProgressEvent[], running: boolean): string[] {
@@ -83,14 +84,18 @@ const time = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 /** Longest message shown in a result (the QMP log has them whole). */
 export const RESULT_ENTRY_CHARS = 320;
 
-/** `12:03:04.123 → {"execute":…}` lines of the transcript entries after `from`, long replies cut. */
+/**
+ * `12:03:04.123 → {"execute":…}` lines of the transcript entries after `from`, long replies cut: the
+ * transcript's formatter in the wizard's and the unplug screen's result. What QEMU sent is shown
+ * with the characters a terminal would act on escaped (`\x1b`); the transcript keeps the exact text.
+ */
 export function transcriptLines(entries: readonly TranscriptEntry[], from: number, maxChars = RESULT_ENTRY_CHARS): string[] {
   return entries
     .filter((e) => e.seq > from)
     .map((e) => {
       const full = e.fullLength ?? e.json.length;
       const text = e.json.length > maxChars ? `${e.json.slice(0, maxChars)}… (${full} chars: L for the whole QMP log)` : e.json;
-      return `${time(e.at)} ${e.direction === 'out' ? '→' : '←'} ${text}`;
+      return escapeForTerminal(`${time(e.at)} ${e.direction === 'out' ? '→' : '←'} ${text}`);
     });
 }
 

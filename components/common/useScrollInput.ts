@@ -1,34 +1,62 @@
-/** ↑↓/jk, PgUp/PgDn, Home/End over a ScrollState; Esc and extra keys go to the callbacks. */
+/** The keys of a screen of scrolled text (components/keymap.ts: detail, help) over a ScrollState; `back` and the screen's own commands go to callbacks. */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
-import { type Key, useInput } from 'ink';
+import type { Key } from 'ink';
+import { useKeys } from './useKeys.js';
+import { commandFor, type CommandOf } from '../keymap.js';
 import type { ScrollAction } from './scroll.js';
 
-export interface ScrollInputProps {
+type ScrollScreen = 'detail' | 'help';
+
+export interface ScrollInputProps<S extends ScrollScreen> {
+  screen: S;
   active: boolean;
   dispatch: Dispatch<ScrollAction>;
   max: number;
   page: number;
   onEscape: () => void;
-  /** Other keys (`u` for unplug…): return true when handled. */
-  onKey?: (input: string, key: Key) => boolean;
+  /** The screen's other commands (`unplug` on the detail). */
+  onCommand?: (command: Exclude<CommandOf<S>, ScrollCommand | 'back'>) => void;
 }
 
-export function useScrollInput(props: ScrollInputProps): void {
+type ScrollCommand = 'scroll-up' | 'scroll-down' | 'page-up' | 'page-down' | 'top' | 'bottom';
+
+/** The scroll action of a scroll command. */
+export function scrollAction(command: ScrollCommand, max: number, page: number): ScrollAction {
+  switch (command) {
+    case 'scroll-up':
+      return { type: 'by', delta: -1, max };
+    case 'scroll-down':
+      return { type: 'by', delta: 1, max };
+    case 'page-up':
+      return { type: 'by', delta: -page, max };
+    case 'page-down':
+      return { type: 'by', delta: page, max };
+    case 'top':
+      return { type: 'to', top: 0, max };
+    case 'bottom':
+      return { type: 'to', top: max, max };
+    default: {
+      const never: never = command;
+      return never;
+    }
+  }
+}
+
+const SCROLL: ReadonlySet<string> = new Set<ScrollCommand>(['scroll-up', 'scroll-down', 'page-up', 'page-down', 'top', 'bottom']);
+
+export function useScrollInput<S extends ScrollScreen>(props: ScrollInputProps<S>): void {
   const ref = useRef(props);
   // Updated right after each commit, before the next key arrives.
   useLayoutEffect(() => {
     ref.current = props;
   });
   const handler = useCallback((input: string, key: Key) => {
-    const { dispatch, max, page, onEscape, onKey } = ref.current;
-    if (onKey?.(input, key)) return;
-    if (key.escape || key.leftArrow || input === 'h') return onEscape();
-    if (key.upArrow || input === 'k') return dispatch({ type: 'by', delta: -1, max });
-    if (key.downArrow || input === 'j') return dispatch({ type: 'by', delta: 1, max });
-    if (key.pageUp) return dispatch({ type: 'by', delta: -page, max });
-    if (key.pageDown || input === ' ') return dispatch({ type: 'by', delta: page, max });
-    if (key.home || input === 'g') return dispatch({ type: 'to', top: 0, max });
-    if (key.end || input === 'G') return dispatch({ type: 'to', top: max, max });
+    const { screen, dispatch, max, page, onEscape, onCommand } = ref.current;
+    const command = commandFor(screen, input, key) as CommandOf<ScrollScreen> | undefined;
+    if (command === undefined) return;
+    if (command === 'back') return onEscape();
+    if (SCROLL.has(command)) return dispatch(scrollAction(command as ScrollCommand, max, page));
+    onCommand?.(command as Exclude<CommandOf<S>, ScrollCommand | 'back'>);
   }, []);
-  useInput(handler, { isActive: props.active });
+  useKeys(handler, { isActive: props.active });
 }

@@ -1,13 +1,16 @@
 /** Everything about the device on one slot or target: hvinfo, backend, host path, options, live state. */
 import React, { useCallback, useMemo, useReducer } from 'react';
-import { Box, Text, type Key } from 'ink';
+import { Box } from 'ink';
 import { deviceDetail, placeText, type DeviceDetail, type MapPlace } from '../../src/tui/detail.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
 import { initialScroll, scrollReducer } from '../common/scroll.js';
+import { Text } from '../common/Text.js';
+import { TooSmall } from '../common/TooSmall.js';
 import { useScrollInput } from '../common/useScrollInput.js';
 import { useNav, useService } from '../context.js';
 import { useGlobalKeys, useInstanceView } from '../hooks.js';
-import { frameHeight, type Size } from '../layout.js';
+import { keyLine } from '../keymap.js';
+import { textScreenLayout, type Size } from '../layout.js';
 import { truncate, wrapLines } from '../text.js';
 
 const label = (s: string) => s.padEnd(12);
@@ -45,28 +48,27 @@ export function DeviceDetailScreen({ name, place, active, size }: { name: string
   const detail = useMemo(() => (view ? deviceDetail(view, place) : null), [view, place]);
   const w = size.columns;
   const lines = useMemo(() => (detail ? wrapLines(detailLines(detail), w, 12) : [error ? `cannot read ${name}: ${error}` : 'loading…']), [detail, w, error, name]);
-  const height = Math.max(3, frameHeight(size) - 3);
+  const layout = textScreenLayout(size, 1);
+  const height = layout.fits ? layout.body : 2;
   const [scroll, dispatch] = useReducer(scrollReducer, initialScroll);
   const max = maxTop(lines.length, height);
-  const onKey = useCallback(
-    (input: string, _key: Key): boolean => {
-      if ((input === 'u' || input === 'x') && detail?.unpluggable && detail.device && detail.runtime) {
+  const onCommand = useCallback(
+    (command: 'unplug') => {
+      if (command === 'unplug' && detail?.unpluggable && detail.device && detail.runtime) {
         nav.open({ kind: 'unplug', name, place, deviceId: detail.device.id, deviceKind: detail.runtime.kind });
-        return true;
       }
-      return false;
     },
     [detail, nav, name, place],
   );
-  useScrollInput({ active, dispatch, max, page: height - 1, onEscape: () => nav.back(), onKey });
+  useScrollInput({ screen: 'detail', active, dispatch, max, page: Math.max(1, height - 1), onEscape: () => nav.back(), onCommand });
   useGlobalKeys(active);
+  if (!layout.fits) return <TooSmall need={layout.need} size={size} />;
   return (
     <Box flexDirection="column" width={w}>
       <Text bold>{truncate(`${name} · ${placeText(place)}${detail?.title ? ` · ${detail.title}` : ''}`, w)}</Text>
-      <Box marginTop={1} flexDirection="column" height={height}>
-        <ScrollText lines={lines} top={scroll.top} height={height} width={w} />
-      </Box>
-      <Text dimColor>{truncate(`Esc back${detail?.unpluggable ? ' · u unplug' : ''} · ↑↓ scroll · L QMP log · ? help`, w)}</Text>
+      {layout.extra > 0 ? <Text> </Text> : null}
+      <ScrollText lines={lines} top={scroll.top} height={height} width={w} />
+      <Text dimColor>{keyLine('detail', w, undefined, detail?.unpluggable ? {} : { without: ['unplug'] })}</Text>
     </Box>
   );
 }

@@ -3,18 +3,23 @@
  * pending unplugs marked, the next hot-add place, a legend and what is wrong. The actions start here.
  */
 import React, { useCallback, useEffect, useMemo, useReducer } from 'react';
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
 import type { AllocationResult } from '../../src/bus/types.js';
 import { deviceDetail, placeText, type DeviceDetail, type MapPlace } from '../../src/tui/detail.js';
-import type { InstanceView, LiveStatus } from '../../src/tui/view.js';
+import type { InstanceView } from '../../src/tui/view.js';
+import type { LiveStatus } from '../../src/usecases/read-instance.js';
 import { useNav, useService } from '../context.js';
+import { Text } from '../common/Text.js';
+import { TooSmall } from '../common/TooSmall.js';
 import { useGlobalKeys, useInstanceView, useNotes } from '../hooks.js';
-import { instanceLayout, scrollWindow, type InstanceLayout, type Size } from '../layout.js';
-import { clock, fit, truncate } from '../text.js';
+import { keyLine } from '../keymap.js';
+import { clipLines, instanceLayout, scrollWindow, type Size } from '../layout.js';
+import { hasUnsafe } from '../../src/text/terminal.js';
+import { clock, displayWidth, fit, truncate, wrapLines } from '../text.js';
 import { hex2, mapCells, type MapCells } from './cells.js';
 import { Legend } from './Legend.js';
 import { PciMap } from './PciMap.js';
-import { ScsiMap, scsiVisibleRows } from './ScsiMap.js';
+import { noScsiLines, ScsiMap, scsiVisibleRows } from './ScsiMap.js';
 import { initialInstanceScreenState, initialPlace, instanceScreenReducer } from './state.js';
 import { useInstanceInput } from './useInstanceInput.js';
 
@@ -47,7 +52,7 @@ export function instanceTitle(name: string, view: InstanceView, loading: boolean
     `${name} · ${live} · disk_type ${h.disk_type} · nic_type ${h.nic_type}`,
     `${name} · ${live} · ${h.disk_type} / ${h.nic_type}`,
   ];
-  return variants.find((v) => v.length <= width) ?? variants[variants.length - 1]!;
+  return variants.find((v) => displayWidth(v) <= width) ?? variants[variants.length - 1]!;
 }
 
 export function nextText(r: AllocationResult): string {
@@ -56,11 +61,30 @@ export function nextText(r: AllocationResult): string {
   return a.bus === 'pci.0' ? `pci.0 slot ${hex2(a.slot)}` : `scsi.0 target ${a['scsi-id']}`;
 }
 
+/**
+ * Whether a word of the view that came from outside (QEMU's ids, drivers and descriptions, the
+ * runtime file's paths and bridges, drift and warnings) holds a character that is shown escaped.
+ */
+export function viewHasEscapes(view: InstanceView): boolean {
+  const words: string[] = [...view.warnings, ...(view.drift?.items ?? []).map((i) => i.message)];
+  const device = (d: { id: string; driver: string; description?: string } | undefined) => {
+    if (d) words.push(d.id, d.driver, d.description ?? '');
+  };
+  for (const s of view.model.pci.slots) device(s.device);
+  for (const t of view.model.scsi?.targets ?? []) device(t.device);
+  if (view.model.scsi) words.push(view.model.scsi.controller);
+  for (const d of view.rf.disks) words.push(d.link, d.uri ?? '');
+  for (const n of view.rf.nics) words.push(n.mac, n.mode ?? '', n.link ?? '', n.name ?? '');
+  return words.some((w) => hasUnsafe(w));
+}
+
 /** The lines under the maps: flash, warnings, drift, problems, legacy upgrades. */
 export function messageLines(view: InstanceView | null, error: string | null): { text: string; color?: string }[] {
   const out: { text: string; color?: string }[] = [];
   if (error) out.push({ text: `! ${error}`, color: 'red' });
   if (!view) return out;
+  // First: a QEMU that names things with terminal control sequences may be a guest's.
+  if (viewHasEscapes(view)) out.push({ text: '! a name from QEMU or the runtime file holds characters a terminal would act on: shown escaped (\\x1b, \\u202e)', color: 'red' });
   for (const w of view.warnings) out.push({ text: `! ${w}`, color: 'red' });
   for (const i of view.drift?.items ?? []) {
     out.push({ text: `${i.code === 'unplug-pending' ? '…' : '~'} ${i.message}`, color: 'yellow' });
@@ -101,18 +125,19 @@ function selectionLines(detail: DeviceDetail | null, view: InstanceView | null):
   return [`${where}: ${name}`, `${detail.live}${keys}`];
 }
 
-const KEYS_WIDE = 'Tab pane · ←↑↓→/hjkl move · Enter details · a hot-add · u unplug · w what-if · r refresh · Esc back · L QMP log · ? help · q quit';
-const KEYS_NARROW = 'Tab pane · hjkl move · Enter details · a add · u unplug · w what-if · Esc back · ? help';
-
 export function InstanceScreen({ name, active, size }: { name: string; active: boolean; size: Size }): React.JSX.Element {
   const service = useService();
   const nav = useNav();
   const { view, loading, error, refresh } = useInstanceView(service, name, active);
-  const notes = useNotes(service, name);
+  const notesText = useNotes(service, name);
   const [state, dispatch] = useReducer(instanceScreenReducer, initialInstanceScreenState);
   const cells: MapCells | null = useMemo(() => (view ? mapCells(view) : null), [view]);
-  const scsiNeeded = cells ? (cells.scsi?.length ?? 3) : undefined;
-  const layout: InstanceLayout = useMemo(() => instanceLayout(size, scsiNeeded), [size, scsiNeeded]);
+  const fitted = useMemo(() => instanceLayout(size, cells ? (cells.scsi?.length ?? undefined) : undefined), [size, cells]);
+  // The SCSI pane of an instance without a controller says so in as many lines as its width needs.
+  const scsiNeeded = cells ? (cells.scsi?.length ?? noScsiLines((fitted.fits ? fitted.scsiWidth : size.columns) - 2).length) : undefined;
+  const layout = useMemo(() => instanceLayout(size, scsiNeeded), [size, scsiNeeded]);
+  const perRow = layout.fits ? layout.perRow : 8;
+  const scsiListRows = layout.fits ? layout.scsiListRows : 1;
 
   useEffect(() => {
     if (cells && !state.placed) dispatch({ type: 'place', ...initialPlace(cells) });
@@ -122,7 +147,7 @@ export function InstanceScreen({ name, active, size }: { name: string; active: b
   const sel = !state.placed && cells ? { ...state, ...initialPlace(cells) } : state;
   const scsiCount = cells?.scsi?.length ?? 0;
   const scsiRow = Math.min(sel.scsiRow, Math.max(0, scsiCount - 1));
-  const scsiTop = scrollWindow(scsiRow, scsiCount, scsiVisibleRows(scsiCount, layout.scsiListRows), state.scsiTop);
+  const scsiTop = scrollWindow(scsiRow, scsiCount, scsiVisibleRows(scsiCount, scsiListRows), state.scsiTop);
   useEffect(() => {
     dispatch({ type: 'scsi-scrolled', top: scsiTop });
   }, [scsiTop]);
@@ -160,65 +185,78 @@ export function InstanceScreen({ name, active, size }: { name: string; active: b
   const onWhatIf = useCallback(() => nav.open({ kind: 'whatif', name }), [nav, name]);
   const onBack = useCallback(() => nav.back(), [nav]);
 
-  useInstanceInput({ active, dispatch, perRow: layout.perRow, scsiCount, hasScsi: cells?.scsi != null, onDetail, onHotAdd, onUnplug, onWhatIf, onRefresh: refresh, onBack });
+  useInstanceInput({ active, dispatch, perRow, scsiCount, hasScsi: cells?.scsi != null, onDetail, onHotAdd, onUnplug, onWhatIf, onRefresh: refresh, onBack });
   useGlobalKeys(active);
 
   const w = size.columns;
+  if (!layout.fits) return <TooSmall need={layout.need} size={size} />;
   const title = view ? instanceTitle(name, view, loading, w) : `${name} · ${error ? `cannot read it: ${error}` : 'loading…'}`;
-  const noteText = notes;
   const [sel1, sel2] = selectionLines(detail, view);
   const messages = messageLines(view, view ? null : error);
   if (error && view) messages.unshift({ text: `! refresh failed: ${error}`, color: 'red' });
-  if (state.flash) messages.unshift({ text: state.flash, color: 'yellow' });
-  const shownMessages = messages.length > layout.messageLines ? [...messages.slice(0, layout.messageLines - 1), { text: `(+${messages.length - layout.messageLines + 1} more: Enter on a device, or plugboard show ${name} --live)`, color: 'gray' }] : messages;
+  // The flash (why a key did nothing) wraps; the other messages are one line each.
+  const flashLines = state.flash ? wrapLines([state.flash], w).map((text) => ({ text, color: 'yellow' })) : [];
+  const all = [...flashLines, ...messages];
+  const shown = clipLines(
+    all.map((m) => m.text),
+    layout.messageLines,
+    (left) => `(+${left} more: Enter on a device, or plugboard show ${name} --live)`,
+  ).map((text, i) => ({ text, color: i < layout.messageLines - 1 || all.length <= layout.messageLines ? all[i]!.color : 'gray' }));
+  // Without a message line, the flash takes the selection's line.
+  const selection = layout.messageLines === 0 && state.flash ? [state.flash, sel2] : [sel1, sel2];
 
   const scsiInner = layout.scsiWidth - 2;
-  const paneHeight = layout.sideBySide ? layout.paneInner + 2 : undefined;
+  const paneHeight = layout.sideBySide ? layout.paneInner + 2 : layout.paneInner + 2;
+  const scsiHeight = layout.sideBySide ? layout.paneInner + 2 : layout.scsiListRows + 1 + 2;
+  const notes = Array.from({ length: layout.noteLines }, (_, i) =>
+    notesText.length > layout.noteLines && i === layout.noteLines - 1 ? notesText.slice(i).join(' · ') : (notesText[i] ?? ''),
+  );
 
   return (
     <Box flexDirection="column" width={w}>
-      <Text bold wrap="truncate">
-        {truncate(title, w)}
-      </Text>
-      {Array.from({ length: layout.noteLines }, (_, i) => (
+      <Text bold>{truncate(title, w)}</Text>
+      {notes.map((n, i) => (
         <Text key={i} color="cyan">
-          {truncate(noteText.length > layout.noteLines && i === layout.noteLines - 1 ? noteText.slice(i).join(' · ') : (noteText[i] ?? ' '), w) || ' '}
+          {truncate(n, w) || ' '}
         </Text>
       ))}
       {cells && view ? (
         <Box flexDirection={layout.sideBySide ? 'row' : 'column'}>
           <Box borderStyle="round" borderColor={pane === 'pci' && active ? 'white' : 'gray'} width={layout.pciWidth} height={paneHeight} flexDirection="column">
-            <PciMap cells={cells.pci} reservations={view.model.pci.reservations} perRow={layout.perRow} cellWidth={layout.cellWidth} selected={sel.slot} focused={pane === 'pci'} />
+            <PciMap cells={cells.pci} reservations={view.model.pci.reservations} perRow={layout.perRow} cellWidth={layout.cellWidth} selected={sel.slot} focused={pane === 'pci'} width={layout.pciWidth - 2} />
           </Box>
-          <Box borderStyle="round" borderColor={pane === 'scsi' && active ? 'white' : 'gray'} width={layout.scsiWidth} height={paneHeight} flexDirection="column">
+          <Box borderStyle="round" borderColor={pane === 'scsi' && active ? 'white' : 'gray'} width={layout.scsiWidth} height={scsiHeight} flexDirection="column">
             <ScsiMap scsi={view.model.scsi} rows={cells.scsi} width={scsiInner} listRows={layout.scsiListRows} top={scsiTop} selected={pane === 'scsi' ? scsiRow : null} focused={pane === 'scsi'} />
           </Box>
         </Box>
       ) : (
-        <Box height={layout.paneInner + 2} width={w} borderStyle="round" borderColor="gray">
+        <Box height={layout.sideBySide ? paneHeight : paneHeight + scsiHeight} width={w} borderStyle="round" borderColor="gray">
           <Text>{error ? `cannot show ${name}: ${error}` : `loading ${name}…`}</Text>
         </Box>
       )}
-      <Text>{fit(sel1, w)}</Text>
-      <Text dimColor>{fit(sel2, w)}</Text>
-      <Text>
-        {view ? truncate(`next hot-add: disk → ${nextText(view.next.disk)} · NIC → ${nextText(view.next.nic)}`, w) : ''}
-      </Text>
-      <Legend width={w} />
-      <Box flexDirection="column" height={layout.messageLines}>
-        {shownMessages.map((m, i) =>
-          i === 0 && state.flash ? (
-            <Text key={i} color={m.color} wrap="wrap">
-              {m.text}
-            </Text>
-          ) : (
+      {selection.slice(0, layout.selectionLines).map((l, i) =>
+        i === 0 ? (
+          <Text key={i} color={layout.messageLines === 0 && state.flash ? 'yellow' : undefined}>
+            {fit(l, w)}
+          </Text>
+        ) : (
+          <Text key={i} dimColor>
+            {fit(l, w)}
+          </Text>
+        ),
+      )}
+      {layout.nextLines > 0 ? <Text>{view ? truncate(`next hot-add: disk → ${nextText(view.next.disk)} · NIC → ${nextText(view.next.nic)}`, w) : ''}</Text> : null}
+      {layout.legendLines > 0 ? <Legend width={w} lines={layout.legendLines} /> : null}
+      {layout.messageLines > 0 ? (
+        <Box flexDirection="column" height={layout.messageLines}>
+          {shown.map((m, i) => (
             <Text key={i} color={m.color}>
               {truncate(m.text, w)}
             </Text>
-          ),
-        )}
-      </Box>
-      <Text dimColor>{truncate(w >= KEYS_WIDE.length ? KEYS_WIDE : KEYS_NARROW, w)}</Text>
+          ))}
+        </Box>
+      ) : null}
+      <Text dimColor>{keyLine('instance', w)}</Text>
     </Box>
   );
 }

@@ -1,6 +1,7 @@
 /** What the characters of the maps mean (two lines, readable without colour). */
 import React from 'react';
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
+import { Text } from '../common/Text.js';
 import { truncate } from '../text.js';
 
 export const LEGEND_WIDE = [
@@ -17,10 +18,10 @@ export function legendLines(width: number): readonly string[] {
   return LEGEND_WIDE.every((l) => l.length <= width) ? LEGEND_WIDE : LEGEND_NARROW;
 }
 
-export const Legend = React.memo(function Legend({ width }: { width: number }): React.JSX.Element {
+export const Legend = React.memo(function Legend({ width, lines = 2 }: { width: number; lines?: number }): React.JSX.Element {
   return (
     <Box flexDirection="column">
-      {legendLines(width).map((l, i) => (
+      {legendLines(width).slice(0, lines).map((l, i) => (
         <Text key={i} dimColor>
           {truncate(l, width)}
         </Text>

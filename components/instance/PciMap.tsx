@@ -1,7 +1,9 @@
 /** The grid of the 32 slots of pci.0 (8 per row when it fits), readable without colour. */
 import React from 'react';
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
+import { Text } from '../common/Text.js';
 import { PCI_ROW_LABEL } from '../layout.js';
+import { displayWidth } from '../text.js';
 import { cellText, hex2, type PciCell } from './cells.js';
 
 function cellColor(c: PciCell): string | undefined {
@@ -35,8 +37,25 @@ export interface PciMapProps {
   cellWidth: number;
   selected: number | null;
   focused: boolean;
-  /** A line after "pci.0" in the title (`live`, `what-if`). */
+  /** Words after the title (`at the next start`), shown when they fit. */
   note?: string;
+  /** Inner width of the pane. */
+  width: number;
+}
+
+/** The pane's title line: the longest form that fits `width` (the note only when it fits too). */
+export function pciTitle(reservations: number, focused: boolean, width: number, note?: string): string {
+  const mark = focused ? '▸ ' : '  ';
+  const range = reservations > 0 ? `0x00–${hex2(reservations - 1)} left to QEMU` : 'no slots left to QEMU';
+  const short = reservations > 0 ? `0x00–${hex2(reservations - 1)} QEMU's` : 'none QEMU’s';
+  const variants = [
+    ...(note ? [`${mark}pci.0 · 32 slots · ${range} · ${note}`] : []),
+    `${mark}pci.0 · 32 slots · ${range}`,
+    `${mark}pci.0 · ${range}`,
+    `${mark}pci.0 · ${short}`,
+    `${mark}pci.0`,
+  ];
+  return variants.find((v) => displayWidth(v) <= width) ?? variants[variants.length - 1]!;
 }
 
 function headerLine(perRow: number, cellWidth: number): string {
@@ -49,16 +68,12 @@ function headerLine(perRow: number, cellWidth: number): string {
   return s;
 }
 
-export const PciMap = React.memo(function PciMap({ cells, reservations, perRow, cellWidth, selected, focused, note }: PciMapProps): React.JSX.Element {
+export const PciMap = React.memo(function PciMap({ cells, reservations, perRow, cellWidth, selected, focused, note, width }: PciMapProps): React.JSX.Element {
   const rows: PciCell[][] = [];
   for (let i = 0; i < cells.length; i += perRow) rows.push(cells.slice(i, i + perRow));
-  const range = reservations > 0 ? `0x00–${hex2(reservations - 1)} left to QEMU` : 'no slots left to QEMU';
   return (
-    <Box flexDirection="column">
-      <Text bold={focused}>
-        {focused ? '▸ ' : '  '}pci.0 · 32 slots · {range}
-        {note ? <Text dimColor> · {note}</Text> : null}
-      </Text>
+    <Box flexDirection="column" width={width}>
+      <Text bold={focused}>{pciTitle(reservations, focused, width, note)}</Text>
       <Text dimColor>{headerLine(perRow, cellWidth)}</Text>
       {rows.map((row) => (
         <Text key={row[0]!.slot}>

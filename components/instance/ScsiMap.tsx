@@ -1,8 +1,9 @@
 /** scsi.0: the controller, its whole target range, the used targets, runs of free ones, the next one. */
 import React from 'react';
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
 import type { ScsiBus } from '../../src/bus/types.js';
-import { fit, truncate } from '../text.js';
+import { Text } from '../common/Text.js';
+import { displayWidth, fit, truncate, wrapLines } from '../text.js';
 import { MARK_CHAR, targetRange, type ScsiRow } from './cells.js';
 
 export interface ScsiMapProps {
@@ -36,9 +37,9 @@ function rowText(r: ScsiRow, width: number, selected: boolean): string {
   return fit(`${selected ? '>' : ' '}${where}${tag}${what}`, width);
 }
 
-/** Rows of the list that fit: one line less when an indicator of more rows is needed. */
+/** Rows of the list that fit: one line less when an indicator of more rows is needed (and there is room for both). */
 export function scsiVisibleRows(count: number, listRows: number): number {
-  return count > listRows ? Math.max(1, listRows - 1) : listRows;
+  return count > listRows && listRows >= 2 ? listRows - 1 : Math.max(0, listRows);
 }
 
 /** The pane's title, as long as it fits. */
@@ -51,7 +52,12 @@ export function scsiTitle(scsi: ScsiBus, width: number): string {
     `scsi.0 ${scsi.controller} 0–${scsi.maxTarget}: ${used} used ${free} free`,
     `${scsi.controller} 0–${scsi.maxTarget}: ${used} used ${free} free`,
   ];
-  return variants.find((v) => v.length <= width) ?? truncate(variants[0]!, width);
+  return variants.find((v) => displayWidth(v) <= width) ?? truncate(variants[variants.length - 1]!, width);
+}
+
+/** What the pane says when there is no SCSI controller, in lines of `width`. */
+export function noScsiLines(width: number): string[] {
+  return wrapLines(['No SCSI controller in kvm_cmd. A scsi-* disk_type adds one at the next start: see What-if (w).'], width, 0);
 }
 
 export const ScsiMap = React.memo(function ScsiMap({ scsi, rows, width, listRows, top, selected, focused, note }: ScsiMapProps): React.JSX.Element {
@@ -59,7 +65,11 @@ export const ScsiMap = React.memo(function ScsiMap({ scsi, rows, width, listRows
     return (
       <Box flexDirection="column" width={width}>
         <Text bold={focused}>{focused ? '▸' : ' '}scsi.0 · none</Text>
-        <Text wrap="wrap">No SCSI controller in kvm_cmd. A scsi-* disk_type adds one at the next start: see What-if (w).</Text>
+        {noScsiLines(width)
+          .slice(0, Math.max(0, listRows))
+          .map((l, i) => (
+            <Text key={i}>{l}</Text>
+          ))}
       </Box>
     );
   }
@@ -68,10 +78,10 @@ export const ScsiMap = React.memo(function ScsiMap({ scsi, rows, width, listRows
   const below = rows.length - top - shown.length;
   return (
     <Box flexDirection="column" width={width}>
-      <Text bold={focused} wrap="truncate">
+      <Text bold={focused}>
         {focused ? '▸' : ' '}
         {scsiTitle(scsi, width - 1)}
-        {note && width - 1 > scsiTitle(scsi, width - 1).length + note.length + 3 ? ` · ${note}` : ''}
+        {note && width - 1 >= displayWidth(scsiTitle(scsi, width - 1)) + displayWidth(note) + 3 ? ` · ${note}` : ''}
       </Text>
       {shown.map((r, i) => {
         const sel = top + i === selected;
@@ -81,7 +91,7 @@ export const ScsiMap = React.memo(function ScsiMap({ scsi, rows, width, listRows
           </Text>
         );
       })}
-      {rows.length > listRows ? <Text dimColor>{fit(`  ${top > 0 ? `↑ ${top} above · ` : ''}${below > 0 ? `↓ ${below} more` : ''}`, width)}</Text> : null}
+      {rows.length > listRows && listRows >= 2 ? <Text dimColor>{fit(`  ${top > 0 ? `↑ ${top} above · ` : ''}${below > 0 ? `↓ ${below} more` : ''}`, width)}</Text> : null}
     </Box>
   );
 });

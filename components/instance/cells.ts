@@ -6,6 +6,7 @@
 import type { AllocationResult, BusDevice, BusModel, ScsiBus } from '../../src/bus/types.js';
 import type { DeviceMark, InstanceView } from '../../src/tui/view.js';
 import type { RuntimeFile } from '../../src/runtime/types.js';
+import { displayWidth, sliceToWidth } from '../text.js';
 
 export type CellKind = 'reserved' | 'qemu' | 'disk' | 'nic' | 'controller' | 'other' | 'free';
 
@@ -143,11 +144,12 @@ export function cellText(cell: PciCell, width: number, selected: boolean): strin
   const mark = MARK_CHAR[cell.mark];
   let inner = tag + mark;
   let right = selected ? ']' : pad;
-  if (inner.length > innerWidth) {
-    inner = tag.slice(0, innerWidth);
+  // Widths as shown: a tag from QEMU's words may hold characters shown escaped.
+  if (displayWidth(inner) > innerWidth) {
+    inner = sliceToWidth(tag, innerWidth);
     if (!selected && mark !== '') right = mark;
   }
-  inner = inner.padEnd(innerWidth, pad);
+  inner += pad.repeat(Math.max(0, innerWidth - displayWidth(inner)));
   return `${selected ? '[' : pad}${inner}${right}`;
 }
 

@@ -1,6 +1,8 @@
-/** Keys of the instance screen: move on the maps, Tab between panes, and the actions. */
+/** Keys of the instance screen (components/keymap.ts): move on the maps, Tab between panes, and the actions. */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
-import { type Key, useInput } from 'ink';
+import type { Key } from 'ink';
+import { useKeys } from '../common/useKeys.js';
+import { commandFor } from '../keymap.js';
 import type { InstanceScreenAction } from './state.js';
 
 export interface InstanceInputProps {
@@ -27,20 +29,40 @@ export function useInstanceInput(props: InstanceInputProps): void {
   const handler = useCallback((input: string, key: Key) => {
     const p = ref.current;
     const move = (dx: number, dy: number) => p.dispatch({ type: 'move', dx, dy, perRow: p.perRow, scsiCount: p.scsiCount });
-    if (key.leftArrow || input === 'h') return move(-1, 0);
-    if (key.rightArrow || input === 'l') return move(1, 0);
-    if (key.upArrow || input === 'k') return move(0, -1);
-    if (key.downArrow || input === 'j') return move(0, 1);
-    if (key.home || input === 'g') return p.dispatch({ type: 'edge', to: 'first', scsiCount: p.scsiCount });
-    if (key.end || input === 'G') return p.dispatch({ type: 'edge', to: 'last', scsiCount: p.scsiCount });
-    if (key.tab) return p.dispatch({ type: 'toggle-pane', hasScsi: p.hasScsi });
-    if (key.return) return p.onDetail();
-    if (key.escape) return p.onBack();
-    if (input === 'u' || input === 'x') return p.onUnplug();
-    if (key.ctrl || key.meta) return;
-    if (input === 'a' || input === '+') return p.onHotAdd();
-    if (input === 'w') return p.onWhatIf();
-    if (input === 'r') return p.onRefresh();
+    const command = commandFor('instance', input, key);
+    if (command === undefined) return;
+    switch (command) {
+      case 'left':
+        return move(-1, 0);
+      case 'right':
+        return move(1, 0);
+      case 'up':
+        return move(0, -1);
+      case 'down':
+        return move(0, 1);
+      case 'first':
+        return p.dispatch({ type: 'edge', to: 'first', scsiCount: p.scsiCount });
+      case 'last':
+        return p.dispatch({ type: 'edge', to: 'last', scsiCount: p.scsiCount });
+      case 'pane':
+        return p.dispatch({ type: 'toggle-pane', hasScsi: p.hasScsi });
+      case 'details':
+        return p.onDetail();
+      case 'back':
+        return p.onBack();
+      case 'unplug':
+        return p.onUnplug();
+      case 'hot-add':
+        return p.onHotAdd();
+      case 'what-if':
+        return p.onWhatIf();
+      case 'refresh':
+        return p.onRefresh();
+      default: {
+        const never: never = command;
+        return never;
+      }
+    }
   }, []);
-  useInput(handler, { isActive: props.active });
+  useKeys(handler, { isActive: props.active });
 }

@@ -1,12 +1,15 @@
 /** The first screen: every instance under the root, its state, types, counts and a drift marker. */
 import React, { useEffect, useMemo, useReducer } from 'react';
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
 import type { InstanceSummary, ListState } from '../../src/tui/service.js';
+import { Text } from '../common/Text.js';
+import { TooSmall } from '../common/TooSmall.js';
 import { useNav, useService } from '../context.js';
 import { useBanner, useGlobalKeys, useServiceList } from '../hooks.js';
-import { listColumns, listRows, scrollWindow, type Size } from '../layout.js';
-import { clock, fit, truncate } from '../text.js';
-import { filterInstances, initialInstancesState, instancesReducer, selectedIndex } from './state.js';
+import { keyLine } from '../keymap.js';
+import { clipLines, listColumns, listLayout, scrollWindow, type Size } from '../layout.js';
+import { clock, displayWidth, fit, padStartTo, truncate, wrapLines } from '../text.js';
+import { filterInstances, initialInstancesState, instancesMode, instancesReducer, selectedIndex } from './state.js';
 import { useInstancesInput } from './useInstancesInput.js';
 
 /** How often the list is read again (runtime files that changed, status, one short probe each). */
@@ -79,8 +82,8 @@ const Row = React.memo(function Row({ r, selected, cols }: { r: InstanceSummary;
           {fit(loaded ? (r.diskType ?? '') : '…', cols.diskType)}
           {fit(loaded ? (r.nicType ?? '') : '', cols.nicType)}
           {fit(loaded ? (r.controller ?? '-') : '', cols.controller)}
-          {(loaded ? String(r.disks ?? '') : '').padStart(cols.disks - 1)}{' '}
-          {(loaded ? String(r.nics ?? '') : '').padStart(cols.nics - 1)}{' '}
+          {padStartTo(loaded ? String(r.disks ?? '') : '', cols.disks - 1)}{' '}
+          {padStartTo(loaded ? String(r.nics ?? '') : '', cols.nics - 1)}{' '}
           <Text color={r.drift === 'drift' || r.drift === 'pending' ? 'yellow' : r.problems ? 'red' : undefined}>{fit(markText(r), cols.marks)}</Text>
         </Text>
       )}
@@ -113,14 +116,15 @@ export function InstancesScreen({ active, size, title }: { active: boolean; size
 
   const rows = useMemo(() => filterInstances(list.instances, state.filter), [list.instances, state.filter]);
   const names = useMemo(() => rows.map((r) => r.name), [rows]);
-  const bannerShown = banner.slice(0, 3);
-  const visible = listRows(size, bannerShown.length);
+  const layout = listLayout(size, banner.length);
+  const bannerShown = banner.slice(0, layout.fits ? layout.bannerLines : 0);
+  const visible = layout.fits ? layout.rows : 3;
   const sel = selectedIndex(state, names);
   const top = scrollWindow(Math.max(0, sel), rows.length, visible, state.top);
   useEffect(() => {
     dispatch({ type: 'scrolled', top });
   }, [top]);
-  const longest = useMemo(() => list.instances.reduce((m, r) => Math.max(m, r.name.length), 0), [list.instances]);
+  const longest = useMemo(() => list.instances.reduce((m, r) => Math.max(m, displayWidth(r.name)), 0), [list.instances]);
   // One object while the width and the longest name stay, so React.memo(Row) skips unchanged rows.
   const cols = useMemo(() => listColumns(size.columns, longest), [size.columns, longest]);
 
@@ -137,21 +141,30 @@ export function InstancesScreen({ active, size, title }: { active: boolean; size
   const right = list.refreshedAt ? `refreshed ${clock(list.refreshedAt)}` : '';
   const w = size.columns;
   const empty = list.instances.length === 0 && list.phase !== 'loading';
+  if (!layout.fits) return <TooSmall need={layout.need} size={size} />;
+  const filterText = `filter: ${state.filter}${state.filtering ? '▏' : ''} (${rows.length} of ${list.instances.length}; Esc clears)`;
+  const marksText = [
+    'type to filter · ~ drift · … pending unplug · ! problems in the runtime file',
+    'type to filter · ~ drift · … pending · ! problems',
+    '~ drift · … pending · ! problems',
+  ].find((t) => displayWidth(t) <= w) ?? '';
+  const emptyLines = clipLines(wrapLines(emptyText(list, service.root), w, 0), visible, (left) => `(${left} more lines)`);
 
   return (
     <Box flexDirection="column" width={w}>
-      <Text bold>{fit(head, w - right.length - 1)} <Text dimColor>{right}</Text></Text>
+      <Text bold>
+        {fit(head, Math.max(0, w - displayWidth(right) - 1))} <Text dimColor>{right}</Text>
+      </Text>
       {bannerShown.map((b, i) => (
         <Text key={i} color="cyan">
           {truncate(b, w)}
         </Text>
       ))}
       {empty ? (
-        <Box flexDirection="column" marginTop={1}>
-          {emptyText(list, service.root).map((l, i) => (
-            <Text key={i} wrap="wrap">
-              {l}
-            </Text>
+        <Box flexDirection="column" height={visible + 1}>
+          <Text> </Text>
+          {emptyLines.map((l, i) => (
+            <Text key={i}>{l || ' '}</Text>
           ))}
         </Box>
       ) : (
@@ -168,20 +181,15 @@ export function InstancesScreen({ active, size, title }: { active: boolean; size
           {rows.slice(top, top + visible).map((r) => (
             <Row key={r.name} r={r} selected={r.name === names[sel]} cols={cols} />
           ))}
-          {rows.length === 0 ? <Text dimColor>  no instance matches “{state.filter}”</Text> : null}
+          {rows.length === 0 ? <Text dimColor>{truncate(`  no instance matches “${state.filter}”`, w)}</Text> : null}
         </Box>
       )}
-      <Text>
-        {state.filtering || state.filter !== '' ? (
-          <Text color="yellow">
-            filter: {state.filter}
-            {state.filtering ? '▏' : ''} ({rows.length} of {list.instances.length}; Esc clears)
-          </Text>
-        ) : (
-          <Text dimColor>type to filter · ~ drift · … pending unplug · ! problems in the runtime file</Text>
-        )}
-      </Text>
-      <Text dimColor>{truncate('↑↓/jk move · Enter open · / filter · r refresh · L QMP log · ? help · q quit', w)}</Text>
+      {state.filtering || state.filter !== '' ? (
+        <Text color="yellow">{truncate(filterText, w)}</Text>
+      ) : (
+        <Text dimColor>{marksText}</Text>
+      )}
+      <Text dimColor>{keyLine('instances', w, instancesMode(state), { typing: state.filtering })}</Text>
     </Box>
   );
 }

@@ -5,6 +5,8 @@
  * the screen redraws land where they should. Pure reducer.
  */
 import type { InstanceSummary } from '../../src/tui/service.js';
+import { characterKeys, commandFor } from '../keymap.js';
+import { isTypedText } from '../text.js';
 
 export interface InstancesState {
   selected: string | null;
@@ -31,6 +33,8 @@ export interface ListKey {
   escape?: boolean;
   backspace?: boolean;
   delete?: boolean;
+  tab?: boolean;
+  shift?: boolean;
   ctrl?: boolean;
   meta?: boolean;
 }
@@ -56,8 +60,8 @@ export function selectedIndex(state: Pick<InstancesState, 'selected'>, names: re
   return i < 0 ? 0 : i;
 }
 
-/** Keys that mean something on the list; any other printable character starts the filter. */
-export const LIST_KEYS: ReadonlySet<string> = new Set(['j', 'k', 'h', 'l', 'q', 'r', 'L', '?', '/', 'g', 'G']);
+/** Keys that mean something on the list (the key map's, global ones included); any other printable character starts the filter. */
+export const LIST_KEYS: ReadonlySet<string> = characterKeys('instances');
 
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
@@ -68,6 +72,11 @@ function move(state: InstancesState, names: readonly string[], to: (i: number, n
   return names[i] === state.selected ? state : { ...state, selected: names[i]! };
 }
 
+/** The list's mode in the key map: typing a filter, filtered, or neither (undefined). */
+export function instancesMode(state: Pick<InstancesState, 'filtering' | 'filter'>): 'filter' | 'filtered' | undefined {
+  return state.filtering ? 'filter' : state.filter !== '' ? 'filtered' : undefined;
+}
+
 function onKey(state: InstancesState, a: Extract<InstancesAction, { type: 'key' }>): InstancesState {
   const { input, key } = a;
   const names = filterInstances(a.rows, state.filter).map((r) => r.name);
@@ -76,40 +85,44 @@ function onKey(state: InstancesState, a: Extract<InstancesAction, { type: 'key' 
     const i = selectedIndex(s, n);
     return i < 0 ? s : { ...s, openRequest: n[i]! };
   };
-  if (key.upArrow) return move(state, names, (i) => i - 1);
-  if (key.downArrow) return move(state, names, (i) => i + 1);
-  if (key.pageUp) return move(state, names, (i) => i - a.pageSize);
-  if (key.pageDown) return move(state, names, (i) => i + a.pageSize);
-  if (key.home) return move(state, names, () => 0);
-  if (key.end) return move(state, names, (_, n) => n - 1);
-  if (key.return) return open({ ...state, filtering: false });
-  if (state.filtering) {
-    if (key.escape) return { ...state, filtering: false, filter: '', top: 0 };
-    if (key.backspace || key.delete) return { ...state, filter: state.filter.slice(0, -1), top: 0 };
-    if (!key.ctrl && !key.meta && input !== '' && !/[\x00-\x1f\x7f]/.test(input)) return { ...state, filter: state.filter + input, top: 0 };
-    return state;
+  const command = commandFor('instances', input, key, { when: instancesMode(state), typing: state.filtering });
+  switch (command) {
+    case 'up':
+      return move(state, names, (i) => i - 1);
+    case 'down':
+      return move(state, names, (i) => i + 1);
+    case 'page-up':
+      return move(state, names, (i) => i - a.pageSize);
+    case 'page-down':
+      return move(state, names, (i) => i + a.pageSize);
+    case 'first':
+      return move(state, names, () => 0);
+    case 'last':
+      return move(state, names, (_, n) => n - 1);
+    case 'open':
+      return open({ ...state, filtering: false });
+    case 'filter':
+      return { ...state, filtering: true, top: 0 };
+    case 'erase':
+      return { ...state, filter: state.filter.slice(0, -1), top: 0 };
+    case 'clear-filter':
+      return { ...state, filtering: false, filter: '', top: 0 };
+    case 'refresh':
+      return { ...state, refreshes: state.refreshes + 1 };
+    case undefined:
+      break;
+    default: {
+      const never: never = command;
+      return never;
+    }
   }
   if (key.ctrl || key.meta) return state;
-  if (key.escape) return state.filter === '' ? state : { ...state, filter: '', top: 0 };
-  switch (input) {
-    case 'k':
-      return move(state, names, (i) => i - 1);
-    case 'j':
-      return move(state, names, (i) => i + 1);
-    case 'g':
-      return move(state, names, () => 0);
-    case 'G':
-      return move(state, names, (_, n) => n - 1);
-    case 'l':
-      return open(state);
-    case '/':
-      return { ...state, filtering: true, top: 0 };
-    case 'r':
-      return { ...state, refreshes: state.refreshes + 1 };
-    default:
-      if (PRINTABLE.test(input) && !LIST_KEYS.has(input)) return { ...state, filtering: true, filter: state.filter + input, top: 0 };
-      return state;
+  if (state.filtering) {
+    if (isTypedText(input) && !key.escape && !key.return && !key.tab) return { ...state, filter: state.filter + input, top: 0 };
+    return state;
   }
+  if (PRINTABLE.test(input) && !LIST_KEYS.has(input)) return { ...state, filtering: true, filter: state.filter + input, top: 0 };
+  return state;
 }
 
 export function instancesReducer(state: InstancesState, action: InstancesAction): InstancesState {

@@ -1,6 +1,7 @@
 /** Keys of the instance list: handed to the reducer with the rows they apply to. */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
-import { type Key, useInput } from 'ink';
+import type { Key } from 'ink';
+import { useKeys } from '../common/useKeys.js';
 import type { InstanceSummary } from '../../src/tui/service.js';
 import type { InstancesAction } from './state.js';
 
@@ -22,5 +23,6 @@ export function useInstancesInput(props: InstancesInputProps): void {
     const { dispatch, rows, pageSize } = ref.current;
     dispatch({ type: 'key', input, key, rows, pageSize });
   }, []);
-  useInput(handler, { isActive: props.active });
+  // One press at a time: the reducer decides, against the state each press leaves, what the next is.
+  useKeys(handler, { isActive: props.active });
 }

@@ -1,13 +1,18 @@
 /** Unplug the disk or NIC selected on the map: plan, explicit confirmation, progress, result. */
 import React, { useEffect, useMemo, useReducer } from 'react';
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
 import type { Action } from '../../src/actions/types.js';
 import { placeText, type MapPlace } from '../../src/tui/detail.js';
 import { planLines, progressLines, resultText, transcriptLines } from '../common/run-text.js';
+import { usePlanAndRun } from '../common/usePlanAndRun.js';
+import { Cursor } from '../common/Cursor.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
+import { Text } from '../common/Text.js';
+import { TooSmall } from '../common/TooSmall.js';
 import { useNav, useService } from '../context.js';
 import { useGlobalKeys, useNotes, useTranscript } from '../hooks.js';
-import { frameHeight, type Size } from '../layout.js';
+import { keyLine } from '../keymap.js';
+import { stepScreenLayout, UNPLUG_MIN_BODY, type Size } from '../layout.js';
 import { truncate, wrapLines } from '../text.js';
 import { initialUnplugState, unplugReducer } from './state.js';
 import { useUnplugInput } from './useUnplugInput.js';
@@ -28,7 +33,8 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
   const entries = useTranscript(service.transcript);
   const [state, dispatch] = useReducer(unplugReducer, deviceKind, initialUnplugState);
   const w = size.columns;
-  const bodyHeight = Math.max(4, frameHeight(size) - 3);
+  const layout = stepScreenLayout(size, UNPLUG_MIN_BODY);
+  const bodyHeight = layout.fits ? layout.body : UNPLUG_MIN_BODY;
   const action: Action = useMemo(
     () =>
       deviceKind === 'disk'
@@ -37,27 +43,7 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
     [deviceKind, name, deviceId, service],
   );
 
-  useEffect(() => {
-    if (state.step !== 'preview' || state.previewError) return;
-    const ac = new AbortController();
-    service.preview(action, ac.signal).then(
-      (plan) => {
-        if (!ac.signal.aborted) dispatch({ type: 'preview-ready', plan });
-      },
-      (error: unknown) => {
-        if (!ac.signal.aborted) dispatch({ type: 'preview-failed', message: error instanceof Error ? error.message : String(error) });
-      },
-    );
-    return () => ac.abort();
-  }, [service, action, state.step, state.previewError]);
-
-  const running = state.step === 'running';
-  useEffect(() => {
-    if (!running) return;
-    const ac = new AbortController();
-    void service.run(action, { signal: ac.signal, onProgress: (event) => dispatch({ type: 'progress', event }) }).then((result) => dispatch({ type: 'finished', result }));
-    return () => ac.abort();
-  }, [service, running, action]);
+  usePlanAndRun(service, action, { preview: state.step === 'preview' && !state.previewError, run: state.step === 'running' }, dispatch);
 
   useEffect(() => {
     if (state.closed) nav.backTo('instance');
@@ -82,12 +68,19 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
     }
     return wrapLines(out, w);
   }, [state.step, state.plan, state.previewError, state.progress, state.result, state.transcriptFrom, entries, pci, notes, w]);
-  const listHeight = bodyHeight - (state.step === 'confirm' ? 3 : 2);
+  // The question of the confirm step, wrapped to at most two lines.
+  const question =
+    deviceKind === 'disk' ? `Type yes and Enter to unplug disk ${deviceId} from ${name} (Esc keeps it):` : `Unplug NIC ${deviceId} from ${name}? y and Enter (Esc keeps it):`;
+  const questionLines = state.step === 'confirm' ? wrapLines([question], w, 2).slice(0, bodyHeight >= UNPLUG_MIN_BODY + 1 ? 2 : 1) : [];
+  const bottom = state.step === 'confirm' ? questionLines.length + 2 : 1;
+  const listHeight = Math.max(1, bodyHeight - bottom);
   const scrollMax = maxTop(lines.length, listHeight);
   useUnplugInput({ active, state, dispatch, transcriptSeq: () => service.transcript?.entries().at(-1)?.seq ?? 0, scrollMax, page: Math.max(1, listHeight - 1) });
   useGlobalKeys(active && state.step !== 'running', state.step === 'confirm');
 
+  if (!layout.fits) return <TooSmall need={layout.need} size={size} />;
   const r = state.result ? resultText(state.result) : null;
+  const keys = state.step === 'running' ? 'wait: the unplug is running' : keyLine('unplug', w, state.step, { typing: state.step === 'confirm' });
   return (
     <Box flexDirection="column" width={w}>
       <Text bold>{truncate(`Unplug ${deviceKind === 'nic' ? 'NIC' : 'disk'} ${deviceId} from ${name} (${placeText(place)})`, w)}</Text>
@@ -98,22 +91,27 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
       ) : (
         <Text dimColor>{state.step === 'running' ? 'unplugging…' : 'nothing has been sent yet'}</Text>
       )}
-      <Box flexDirection="column" marginTop={1} height={bodyHeight}>
+      {layout.gap > 0 ? <Text> </Text> : null}
+      <Box flexDirection="column" height={bodyHeight}>
         <ScrollText lines={lines} top={state.scroll} height={listHeight} width={w} color={state.previewError ? 'red' : undefined} />
         {state.step === 'confirm' ? (
           <Box flexDirection="column">
-            <Text bold color="yellow">
-              {deviceKind === 'disk' ? `Type yes and Enter to unplug disk ${deviceId} from ${name} (Esc keeps it):` : `Unplug NIC ${deviceId} from ${name}? y and Enter (Esc keeps it):`}
-            </Text>
+            {questionLines.map((l, i) => (
+              <Text key={i} bold color="yellow">
+                {truncate(l, w)}
+              </Text>
+            ))}
             <Text>
               <Text color="cyan">{'> '}</Text>
-              {state.typed}
-              <Text inverse> </Text>
+              {truncate(state.typed, Math.max(1, w - 3))}
+              <Cursor />
             </Text>
-            <Text color="red">{state.hint ?? ''}</Text>
+            <Text color={state.hint ? 'red' : undefined} dimColor={!state.hint}>
+              {truncate(state.hint ?? keyLine('unplug', w, 'confirm', { typing: true }), w)}
+            </Text>
           </Box>
         ) : (
-          <Text dimColor>{state.step === 'result' ? 'Enter/Esc: back to the map · ↑↓ scroll' : state.step === 'running' ? 'wait: the unplug is running' : 'Esc back'}</Text>
+          <Text dimColor>{truncate(keys, w)}</Text>
         )}
       </Box>
     </Box>

@@ -3,7 +3,7 @@
  * confirmation (a disk asks for an explicit "yes", a NIC for y), then progress and the result. A PCI
  * unplug the guest does not acknowledge ends as pending, not as done. Pure reducer.
  */
-import type { ProgressEvent } from '../../src/actions/executor.js';
+import type { ProgressEvent } from '../../src/executor/outcome.js';
 import type { Plan } from '../../src/actions/types.js';
 import type { ActionResult } from '../../src/tui/service.js';
 

@@ -1,6 +1,9 @@
-/** Keys of the unplug screen: the "yes" prompt, Esc, scrolling the plan and the result. */
+/** Keys of the unplug screen (components/keymap.ts): the "yes" prompt, Esc, scrolling the plan and the result. */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
-import { type Key, useInput } from 'ink';
+import type { Key } from 'ink';
+import { useKeys } from '../common/useKeys.js';
+import { commandFor } from '../keymap.js';
+import { isTypedText } from '../text.js';
 import type { UnplugAction, UnplugState } from './state.js';
 
 export interface UnplugInputProps {
@@ -21,29 +24,37 @@ export function useUnplugInput(props: UnplugInputProps): void {
   const handler = useCallback((input: string, key: Key) => {
     const { state, dispatch, scrollMax, page } = ref.current;
     const scroll = (delta: number) => dispatch({ type: 'scroll', delta, max: scrollMax });
-    if (key.upArrow) return scroll(-1);
-    if (key.downArrow) return scroll(1);
-    if (key.pageUp) return scroll(-page);
-    if (key.pageDown) return scroll(page);
-    switch (state.step) {
-      case 'preview':
-        if (key.escape) dispatch({ type: 'back' });
+    const typing = state.step === 'confirm';
+    const command = commandFor('unplug', input, key, { when: state.step, typing });
+    switch (command) {
+      case 'scroll-up':
+        return scroll(-1);
+      case 'scroll-down':
+        return scroll(1);
+      case 'page-up':
+        return scroll(-page);
+      case 'page-down':
+        return scroll(page);
+      case 'top':
+        return scroll(-scrollMax);
+      case 'bottom':
+        return scroll(scrollMax);
+      case 'back':
+        return dispatch({ type: 'back' });
+      case 'submit':
+        return dispatch({ type: 'submit', transcriptFrom: ref.current.transcriptSeq() });
+      case 'erase':
+        return dispatch({ type: 'erase' });
+      case 'close':
+        return dispatch({ type: 'close' });
+      case undefined:
+        if (typing && !key.ctrl && !key.meta && !key.tab && isTypedText(input)) dispatch({ type: 'type-text', text: input });
         return;
-      case 'confirm':
-        if (key.escape) return dispatch({ type: 'back' });
-        if (key.return) return dispatch({ type: 'submit', transcriptFrom: ref.current.transcriptSeq() });
-        if (key.backspace || key.delete) return dispatch({ type: 'erase' });
-        if (key.ctrl || key.meta || key.tab) return;
-        if (input !== '' && !/[\x00-\x1f\x7f]/.test(input)) dispatch({ type: 'type-text', text: input });
-        return;
-      case 'running':
-        return;
-      case 'result':
-        if (key.escape || key.return) dispatch({ type: 'close' });
-        return;
-      default:
-        return;
+      default: {
+        const never: never = command;
+        return never;
+      }
     }
   }, []);
-  useInput(handler, { isActive: props.active });
+  useKeys(handler, { isActive: props.active, typing: () => ref.current.state.step === 'confirm' });
 }

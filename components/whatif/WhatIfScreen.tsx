@@ -3,19 +3,23 @@
  * bus maps and device options it would START with, and the gnt-instance line that makes it so.
  */
 import React, { useCallback, useMemo, useReducer } from 'react';
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
+import { useKeys } from '../common/useKeys.js';
 import { allocate } from '../../src/bus/allocate.js';
 import { currentParams, whatIf, type WhatIfResult } from '../../src/tui/whatif.js';
 import type { InstanceView } from '../../src/tui/view.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
+import { Text } from '../common/Text.js';
+import { TooSmall } from '../common/TooSmall.js';
 import { useNav, useService } from '../context.js';
 import { useGlobalKeys, useInstanceView } from '../hooks.js';
-import { frameHeight, instanceLayout, type Size } from '../layout.js';
+import { commandFor, keyLine } from '../keymap.js';
+import { whatIfLayout, WHATIF_SCSI_ROWS, type Size, type WhatIfLayout } from '../layout.js';
 import { mapCells } from '../instance/cells.js';
 import { nextText } from '../instance/InstanceScreen.js';
 import { PciMap } from '../instance/PciMap.js';
 import { ScsiMap } from '../instance/ScsiMap.js';
-import { truncate, wrapLines } from '../text.js';
+import { fit, truncate, wrapLines } from '../text.js';
 import { initialWhatIfState, PARAMS, valueOf, whatIfReducer } from './state.js';
 import { useWhatIfInput } from './useWhatIfInput.js';
 
@@ -38,7 +42,12 @@ export function outputLines(r: WhatIfResult): string[] {
   return out;
 }
 
-function WhatIfBody({ view, active, size }: { view: InstanceView; active: boolean; size: Size }): React.JSX.Element {
+/** One parameter's line: `▸ disk_type  ‹ scsi-hd ›  now: paravirtual`, cut to `width`. */
+export function paramLine(name: string, value: string, now: string, selected: boolean, width: number): string {
+  return truncate(`${selected ? '▸ ' : '  '}${fit(name, 22)}‹ ${fit(value, 15)} ›${value === now ? '  (now)' : `  now: ${now}`}`, width);
+}
+
+function WhatIfBody({ view, active, size, layout }: { view: InstanceView; active: boolean; size: Size; layout: WhatIfLayout }): React.JSX.Element {
   const nav = useNav();
   const [state, dispatch] = useReducer(whatIfReducer, view.rf, (rf) => initialWhatIfState(currentParams(rf)));
   const w = size.columns;
@@ -51,60 +60,69 @@ function WhatIfBody({ view, active, size }: { view: InstanceView; active: boolea
         : null,
     [result],
   );
-  const layout = useMemo(() => instanceLayout(size), [size]);
-  const lines = useMemo(() => wrapLines(outputLines(result), w, 4), [result, w]);
-  const gridRows = Math.ceil(32 / layout.perRow);
-  const mapLines = cells ? (layout.sideBySide ? 2 + 2 + gridRows : 2 * (2 + 2 + gridRows)) : 0;
-  const fixed = 1 /* title */ + 1 /* when */ + PARAMS.length + 1 /* command */ + 1 /* keys */ + mapLines;
-  const outHeight = Math.max(3, frameHeight(size) - fixed);
+  const showMaps = layout.maps && cells !== null && result.model !== null;
+  const lines = useMemo(() => {
+    const out = outputLines(result);
+    if (!layout.maps) out.unshift(`(the maps of the next start need a terminal of ${layout.mapsNeed} rows)`);
+    return wrapLines(out, w, 4);
+  }, [result, w, layout.maps, layout.mapsNeed]);
+  const outHeight = layout.output;
   const onReset = useCallback(() => dispatch({ type: 'reset', params: currentParams(view.rf) }), [view.rf]);
   const onBack = useCallback(() => nav.back(), [nav]);
-  useWhatIfInput({ active, state, dispatch, scrollMax: maxTop(lines.length, outHeight), onBack, onReset });
+  useWhatIfInput({ active, state, dispatch, scrollMax: maxTop(lines.length, outHeight), page: outHeight, onBack, onReset });
   useGlobalKeys(active);
-  const scsiRows = 1 + gridRows;
+  const scsiListRows = layout.sideBySide ? layout.pciPane - 2 - 1 : Math.min(WHATIF_SCSI_ROWS, layout.scsiPane - 2 - 1);
   return (
     <Box flexDirection="column">
       {PARAMS.map((p, i) => {
         const sel = i === state.param && state.focus === 'params';
-        const value = valueOf(state.params, p);
-        const now = valueOf(current, p);
         return (
           <Text key={p} inverse={sel}>
-            {sel ? '▸ ' : '  '}
-            {p.padEnd(22)}‹ {value.padEnd(15)} ›{value === now ? '  (now)' : `  now: ${now}`}
+            {paramLine(p, valueOf(state.params, p), valueOf(current, p), sel, w)}
           </Text>
         );
       })}
       <Text color={result.command ? 'yellow' : undefined} bold={!!result.command}>
         {truncate(result.command ?? 'no change from the instance’s parameters', w)}
       </Text>
-      {cells && result.model ? (
+      {showMaps ? (
         <Box flexDirection={layout.sideBySide ? 'row' : 'column'}>
-          <Box borderStyle="round" borderColor="gray" width={layout.pciWidth} flexDirection="column">
-            <PciMap cells={cells.pci} reservations={result.model.pci.reservations} perRow={layout.perRow} cellWidth={layout.cellWidth} selected={null} focused={false} note={w >= 100 ? 'at the next start' : undefined} />
+          <Box borderStyle="round" borderColor="gray" width={layout.pciWidth} height={layout.pciPane} flexDirection="column">
+            <PciMap cells={cells.pci} reservations={result.model!.pci.reservations} perRow={layout.perRow} cellWidth={layout.cellWidth} selected={null} focused={false} note="at the next start" width={layout.pciWidth - 2} />
           </Box>
-          <Box borderStyle="round" borderColor="gray" width={layout.scsiWidth} height={layout.sideBySide ? 4 + gridRows : undefined} flexDirection="column">
-            <ScsiMap scsi={result.model.scsi} rows={cells.scsi} width={layout.scsiWidth - 2} listRows={scsiRows} top={0} selected={null} focused={false} />
+          <Box borderStyle="round" borderColor="gray" width={layout.scsiWidth} height={layout.scsiPane} flexDirection="column">
+            <ScsiMap scsi={result.model!.scsi} rows={cells.scsi} width={layout.scsiWidth - 2} listRows={scsiListRows} top={0} selected={null} focused={false} />
           </Box>
         </Box>
       ) : null}
-      <Box borderStyle={undefined} flexDirection="column">
-        <ScrollText lines={lines} top={state.scroll} height={outHeight} width={w} color={result.error ? 'red' : state.focus === 'output' ? 'white' : undefined} />
-      </Box>
+      <ScrollText lines={lines} top={state.scroll} height={outHeight + (layout.maps && !showMaps ? layout.pciPane + (layout.sideBySide ? 0 : layout.scsiPane) : 0)} width={w} color={result.error ? 'red' : undefined} />
+      <Text dimColor>{keyLine('whatif', w, state.focus)}</Text>
     </Box>
   );
 }
 
 export function WhatIfScreen({ name, active, size }: { name: string; active: boolean; size: Size }): React.JSX.Element {
   const service = useService();
+  const nav = useNav();
   const { view, error } = useInstanceView(service, name, active);
+  // Until the instance is read (or when it cannot be), Esc goes back; the body has the keys after.
+  useKeys((input, key) => (commandFor('whatif', input, key) === 'back' ? nav.back() : undefined), { isActive: active && !view });
+  useGlobalKeys(active && !view);
   const w = size.columns;
+  const layout = whatIfLayout(size);
+  if (!layout.fits) return <TooSmall need={layout.need} size={size} />;
   return (
     <Box flexDirection="column" width={w}>
       <Text bold>{truncate(`What if ${name} started with…`, w)}</Text>
-      <Text color="cyan">{truncate(WHEN_TEXT, w)}</Text>
-      {view ? <WhatIfBody key={view.rf.source} view={view} active={active} size={size} /> : <Text>{error ? `cannot read ${name}: ${error}` : 'loading…'}</Text>}
-      <Text dimColor>{truncate('↑↓ parameter · ←→ value · 0 reset · Tab output (↑↓ scroll) · Esc back · ? help', w)}</Text>
+      {layout.whenLines > 0 ? <Text color="cyan">{truncate(WHEN_TEXT, w)}</Text> : null}
+      {view ? (
+        <WhatIfBody key={view.rf.source} view={view} active={active} size={size} layout={layout} />
+      ) : (
+        <>
+          <Text>{truncate(error ? `cannot read ${name}: ${error}` : 'loading…', w)}</Text>
+          <Text dimColor>{keyLine('whatif', w, 'params')}</Text>
+        </>
+      )}
     </Box>
   );
 }

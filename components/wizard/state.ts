@@ -4,7 +4,7 @@
  * nothing that changes QEMU is sent before confirm (the preview only reads). Pure reducer: the
  * component's effects do the checking, previewing and running, and dispatch what they found.
  */
-import type { ProgressEvent } from '../../src/actions/executor.js';
+import type { ProgressEvent } from '../../src/executor/outcome.js';
 import type { Action, Plan } from '../../src/actions/types.js';
 import type { ActionResult } from '../../src/tui/service.js';
 import { checkLink, checkMac, diskPathSyntaxProblem, type FieldCheck } from '../../src/tui/validate.js';
@@ -37,6 +37,8 @@ export interface WizardState {
   transcriptFrom: number;
   /** First line shown of the preview / result text. */
   scroll: number;
+  /** The item selected in the list of the kind and type steps. */
+  pick: number;
   closed: boolean;
 }
 
@@ -56,6 +58,8 @@ export type WizardAction =
   | { type: 'progress'; event: ProgressEvent }
   | { type: 'finished'; result: ActionResult }
   | { type: 'scroll'; delta: number; max: number }
+  /** Move the selection of the kind / type list (of `count` items). */
+  | { type: 'pick-move'; delta: number; count: number }
   | { type: 'close' };
 
 export function initialWizardState(instance: string, suggestedPath = ''): WizardState {
@@ -78,6 +82,7 @@ export function initialWizardState(instance: string, suggestedPath = ''): Wizard
     result: null,
     transcriptFrom: 0,
     scroll: 0,
+    pick: 0,
     closed: false,
   };
 }
@@ -108,7 +113,8 @@ export function fieldCheck(state: WizardState): FieldCheck | null {
 }
 
 /** The action the wizard would run (null until kind and type are chosen and the UUID is fixed). */
-export function actionOf(state: WizardState): Action | null {
+/** The action the wizard's fields make, once type and uuid are chosen. */
+export function actionOf(state: Pick<WizardState, 'instance' | 'kind' | 'type' | 'path' | 'mac' | 'link' | 'uuid'>): Action | null {
   if (state.type === null || state.uuid === null) return null;
   if (state.kind === 'disk') return { type: 'hot-add-disk', instance: state.instance, path: state.path, diskType: state.type, uuid: state.uuid };
   const mac = state.mac.trim();
@@ -144,7 +150,7 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
   switch (action.type) {
     case 'choose-kind':
       if (state.step !== 'kind') return state;
-      return { ...state, kind: action.kind, type: null, step: 'type' };
+      return { ...state, kind: action.kind, type: null, step: 'type', pick: 0 };
     case 'choose-type':
       if (state.step !== 'type') return state;
       return { ...state, type: action.value, step: state.kind === 'disk' ? 'path' : 'mac', uuid: null };
@@ -186,10 +192,10 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
         case 'kind':
           return { ...state, closed: true };
         case 'type':
-          return { ...state, step: 'kind' };
+          return { ...state, step: 'kind', pick: 0 };
         case 'path':
         case 'mac':
-          return { ...state, step: 'type', completions: [] };
+          return { ...state, step: 'type', completions: [], pick: 0 };
         case 'link':
           return { ...state, step: 'mac' };
         case 'preview':
@@ -218,10 +224,39 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
       return state.step === 'running' ? { ...state, step: 'result', result: action.result, scroll: 0 } : state;
     case 'scroll':
       return { ...state, scroll: Math.max(0, Math.min(action.max, state.scroll + action.delta)) };
+    case 'pick-move': {
+      if (state.step !== 'kind' && state.step !== 'type') return state;
+      // Round the ends, as a menu does.
+      const n = Math.max(1, action.count);
+      return { ...state, pick: (((state.pick + action.delta) % n) + n) % n };
+    }
     case 'close':
       return state.step === 'running' ? state : { ...state, closed: true };
     default: {
       const never: never = action;
+      return never;
+    }
+  }
+}
+
+/** The wizard's step as the key map names it (`when`). */
+export function wizardMode(step: WizardStep): 'pick' | 'path' | 'field' | 'preview' | 'confirm' | 'running' | 'result' {
+  switch (step) {
+    case 'kind':
+    case 'type':
+      return 'pick';
+    case 'path':
+      return 'path';
+    case 'mac':
+    case 'link':
+      return 'field';
+    case 'preview':
+    case 'confirm':
+    case 'running':
+    case 'result':
+      return step;
+    default: {
+      const never: never = step;
       return never;
     }
   }

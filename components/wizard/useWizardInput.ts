@@ -1,16 +1,20 @@
 /**
- * Keys of the hot-add wizard. The pickers (kind, type) are ink-select-input lists with their own
- * keys; this hook adds Esc, the text fields (typing, Backspace, Tab completion, Enter), and the
- * preview / confirm / result keys.
+ * Keys of the hot-add wizard (components/keymap.ts): the lists of the kind and type steps, the text
+ * fields (typing, Backspace, Tab completion, Enter), and the preview / confirm / result keys.
  */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
-import { type Key, useInput } from 'ink';
-import { fieldOf, type WizardAction, type WizardState } from './state.js';
+import type { Key } from 'ink';
+import { useKeys } from '../common/useKeys.js';
+import { commandFor } from '../keymap.js';
+import { isTypedText } from '../text.js';
+import { fieldOf, wizardMode, type WizardAction, type WizardState } from './state.js';
 
 export interface WizardInputProps {
   active: boolean;
   state: WizardState;
   dispatch: Dispatch<WizardAction>;
+  /** The values of the list of the kind or type step (what Enter picks). */
+  pickValues: readonly string[];
   newUuid: () => string;
   /** The last sequence number of the QMP transcript (what came before the run). */
   transcriptSeq: () => number;
@@ -26,46 +30,55 @@ export function useWizardInput(props: WizardInputProps): void {
     ref.current = props;
   });
   const handler = useCallback((input: string, key: Key) => {
-    const { state, dispatch } = ref.current;
-    const scroll = (delta: number) => dispatch({ type: 'scroll', delta, max: ref.current.scrollMax });
-    if (fieldOf(state.step)) {
-      if (key.escape) return dispatch({ type: 'back' });
-      if (key.return) return dispatch({ type: 'submit', uuid: ref.current.newUuid() });
-      if (key.backspace || key.delete) return dispatch({ type: 'erase' });
-      if (key.tab) return dispatch({ type: 'complete' });
-      if (key.ctrl || key.meta || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow) return;
-      if (input !== '' && !/[\x00-\x1f\x7f]/.test(input)) dispatch({ type: 'type-text', text: input });
-      return;
-    }
-    switch (state.step) {
-      case 'kind':
-      case 'type':
-        if (key.escape || key.leftArrow) dispatch({ type: 'back' });
-        return;
-      case 'preview':
-        if (key.escape) return dispatch({ type: 'back' });
-        if (key.return) return dispatch({ type: 'submit', uuid: ref.current.newUuid() });
-        if (key.upArrow || input === 'k') return scroll(-1);
-        if (key.downArrow || input === 'j') return scroll(1);
-        if (key.pageUp) return scroll(-ref.current.page);
-        if (key.pageDown || input === ' ') return scroll(ref.current.page);
-        return;
+    const { state, dispatch, pickValues, scrollMax, page } = ref.current;
+    const scroll = (delta: number) => dispatch({ type: 'scroll', delta, max: scrollMax });
+    const typing = fieldOf(state.step) !== null;
+    const command = commandFor('wizard', input, key, { when: wizardMode(state.step), typing });
+    switch (command) {
+      case 'pick-up':
+        return dispatch({ type: 'pick-move', delta: -1, count: pickValues.length });
+      case 'pick-down':
+        return dispatch({ type: 'pick-move', delta: 1, count: pickValues.length });
+      case 'pick': {
+        const value = pickValues[Math.min(state.pick, pickValues.length - 1)];
+        if (value === undefined) return;
+        if (state.step === 'kind') return dispatch({ type: 'choose-kind', kind: value === 'nic' ? 'nic' : 'disk' });
+        return dispatch({ type: 'choose-type', value });
+      }
+      case 'complete':
+        return dispatch({ type: 'complete' });
+      case 'erase':
+        return dispatch({ type: 'erase' });
+      case 'submit':
+      case 'to-confirm':
+        return dispatch({ type: 'submit', uuid: ref.current.newUuid() });
       case 'confirm':
-        if (input === 'y' || input === 'Y') return dispatch({ type: 'confirm', transcriptFrom: ref.current.transcriptSeq() });
-        if (input === 'n' || input === 'N' || key.escape) return dispatch({ type: 'back' });
+        return dispatch({ type: 'confirm', transcriptFrom: ref.current.transcriptSeq() });
+      case 'cancel':
+      case 'back':
+        return dispatch({ type: 'back' });
+      case 'close':
+        return dispatch({ type: 'close' });
+      case 'scroll-up':
+        return scroll(-1);
+      case 'scroll-down':
+        return scroll(1);
+      case 'page-up':
+        return scroll(-page);
+      case 'page-down':
+        return scroll(page);
+      case 'top':
+        return scroll(-scrollMax);
+      case 'bottom':
+        return scroll(scrollMax);
+      case undefined:
+        if (typing && !key.ctrl && !key.meta && !key.tab && isTypedText(input)) dispatch({ type: 'type-text', text: input });
         return;
-      case 'running':
-        return;
-      case 'result':
-        if (key.escape || key.return) return dispatch({ type: 'close' });
-        if (key.upArrow || input === 'k') return scroll(-1);
-        if (key.downArrow || input === 'j') return scroll(1);
-        if (key.pageUp) return scroll(-ref.current.page);
-        if (key.pageDown || input === ' ') return scroll(ref.current.page);
-        return;
-      default:
-        return;
+      default: {
+        const never: never = command;
+        return never;
+      }
     }
   }, []);
-  useInput(handler, { isActive: props.active });
+  useKeys(handler, { isActive: props.active, typing: () => fieldOf(ref.current.state.step) !== null });
 }

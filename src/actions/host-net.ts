@@ -10,7 +10,8 @@
  * exits (instance stop, migration away), so nothing is left behind by Ganeti's own later actions
  * (`gnt-instance modify --net N:remove`, shutdown, migrate). A tap made with `ip tuntap add`
  * would be persistent: QEMU attaches to it, but it survives QEMU and cannot be made non-persistent
- * while QEMU holds it (measured: `ip tuntap del` → `TUNSETIFF: Device or resource busy`), so every
+ * while QEMU holds it (`ip tuntap del` → `TUNSETIFF: Device or resource busy`: docs/qemu-ganeti-facts.md,
+ * "NICs"), so every
  * stop or migration of the instance would leak it, still enslaved to the bridge.
  *
  * Once QEMU has the tap, plugboard configures it as Ganeti's `kvm-ifup` does for a bridged NIC
@@ -21,7 +22,7 @@
 import { execFile } from 'node:child_process';
 import { lstat, mkdir, readFile, readdir, readlink, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { PlugboardError } from '../errors.js';
+import { messageOf, PlugboardError } from '../errors.js';
 import { nicDirPath, nicFilePath } from '../runtime/root.js';
 import { writeRuntimeFileAtomic } from '../runtime/write.js';
 import type { HostCommand } from './types.js';
@@ -237,7 +238,7 @@ export async function writeNicRecord(root: string, name: string, seq: number, ta
   try {
     await mkdir(dir, { recursive: true, mode: NIC_DIR_MODE });
   } catch (error) {
-    throw new HostCommandError(`cannot create ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new HostCommandError(`cannot create ${dir}: ${messageOf(error)}`, { cause: error });
   }
   await writeRuntimeFileAtomic(nicFilePath(root, name, seq), tap);
 }
@@ -270,7 +271,7 @@ export async function removeNicRecord(root: string, name: string, seq: number, l
       }
     }
   } catch (error) {
-    throw new HostCommandError(`cannot update ${nicDirPath(root, name)}: ${(error as Error).message}`, { cause: error });
+    throw new HostCommandError(`cannot update ${nicDirPath(root, name)}: ${messageOf(error)}`, { cause: error });
   }
 }
 

@@ -69,7 +69,7 @@ export function renderPlanText(plan: Plan): string {
   lines.push(
     `  ${n++}. verify: ${plan.verify.kind === 'present' ? `QEMU lists ${plan.verify.id} at ${allocationText(plan.verify.allocation)}` : `QEMU no longer lists ${plan.verify.id}`}`,
   );
-  lines.push(`  ${n++}. runtime file: ${plan.runtimeChange} (atomic rewrite under the instance lock)`);
+  lines.push(`  ${n}. runtime file: ${plan.runtimeChange} (atomic rewrite under the instance lock)`);
   const rollback = [...plan.steps].reverse().flatMap((s) => s.undo ?? []);
   if (rollback.length > 0) lines.push(`  on failure: ${rollback.map(cmd).join('; ')}; runtime file untouched`);
   for (const note of plan.notes) lines.push(`  note: ${note}`);

@@ -21,7 +21,7 @@ import { DISK_TYPES, NIC_TYPES, isHotpluggableNicType, isScsiDiskType } from '..
 import type { Hvinfo, RuntimeFile } from '../runtime/types.js';
 import { parsePciAddr, parseQemuArgv } from '../qemu/argv.js';
 import { GANETI_SCSI_SLOTS, MAX_DISKS, MAX_NICS, PCI_SLOT_COUNT } from './controllers.js';
-import { machineOf } from './kvmcmd.js';
+import { machineOf } from './kvmcmd-options.js';
 import { LEGACY_DISK_TYPES, isDeviceDiskType } from './model.js';
 import type { Allocation, AllocationResult, BusModel, PciSlot, ScsiTarget } from './types.js';
 

@@ -3,9 +3,10 @@
  * controllers and their target ranges, which drivers are PCI devices, and Ganeti's per-instance
  * limits. Data, not code: every decision elsewhere reads these tables.
  *
- * Sources: measured on QEMU 7.2 (FACTS.md: lsi, megasas, virtio-scsi-pci; the other SCSI
- * controllers measured the same way with device_add scsi-hd, scsi-id/lun scans); QEMU 7.2's
- * source for which drivers are PCI devices; Ganeti 3.0 constants for the limits.
+ * Sources: measured on QEMU 7.2 (docs/qemu-ganeti-facts.md, "SCSI controllers": lsi, megasas,
+ * virtio-scsi-pci; the other SCSI controllers measured the same way with device_add scsi-hd,
+ * scsi-id/lun scans); QEMU 7.2's source for which drivers are PCI devices; Ganeti 3.0 constants
+ * for the limits.
  */
 
 /** Ganeti `constants.MAX_DISKS`. */
@@ -83,7 +84,8 @@ const measured = (qomType: string, maxTarget: number, maxLun: number, pciClass: 
 
 /**
  * SCSI controllers by the driver name used in `-device NAME,id=scsi` (Ganeti writes its
- * `scsi_controller_type`: `lsi`, `megasas`, `virtio-scsi-pci`, and `dc390` in FACTS.md).
+ * `scsi_controller_type`: `lsi`, `megasas`, `virtio-scsi-pci`, and `dc390`: docs/qemu-ganeti-facts.md,
+ * "Device ids and parameters").
  */
 export const SCSI_CONTROLLERS: Readonly<Record<string, ScsiControllerInfo>> = {
   lsi: LSI,

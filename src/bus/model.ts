@@ -31,7 +31,8 @@ import {
   driverInfo,
   scsiControllerInfo,
 } from './controllers.js';
-import { predictPci, type PlacedDevice, type Prediction, type StartDevice, type StartDrive } from './kvmcmd.js';
+import { predictPci } from './kvmcmd.js';
+import type { PlacedDevice, Prediction, StartDevice, StartDrive } from './prediction.js';
 import type { BusDevice, BusModel, PciSlot, Problem, ScsiBus, ScsiTarget } from './types.js';
 
 /** disk_type values Ganeti starts as `-drive if=TYPE` without a `-device` (no hot-plug). */

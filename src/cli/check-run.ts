@@ -2,8 +2,9 @@
  * What `plugboard check` runs, loaded only when it runs (the migration check starts a QEMU and
  * pulls in the QMP client and the probe): see check.ts for the command.
  */
-import { ExitCode } from '../errors.js';
-import { checkMigration, MigrationCheckError, type MigrationCheckResult } from '../qemu/migration-check.js';
+import { ExitCode, InterruptedError } from '../errors.js';
+import { MigrationCheckError } from '../usecases/check/error.js';
+import { checkMigration, type MigrationCheckResult } from '../usecases/check/run.js';
 import { runtimeFilePath } from '../runtime/root.js';
 import { type CliIo, printJson } from './io.js';
 import { renderDrift } from './live-run.js';
@@ -48,7 +49,7 @@ export function checkJson(r: MigrationCheckResult): unknown {
 /** Runs the check of `name` and prints it; returns the exit code (0 only when both parts match). */
 export async function runCheck(root: string, name: string, timeoutMs: number, json: boolean, io: CliIo): Promise<number> {
   const controller = new AbortController();
-  const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'));
+  const onSigint = () => controller.abort(new InterruptedError('interrupted (SIGINT)'));
   process.once('SIGINT', onSigint);
   try {
     const result = await checkMigration(root, name, { timeoutMs, signal: controller.signal });

@@ -4,7 +4,7 @@
  * Two answers in one: the drift (the runtime file against the running QEMU, as `show --live`
  * reports it) and the migration dry-run (a paused QEMU started from the runtime file, beside the
  * instance and touching nothing of it, has the same devices at the same places: see
- * src/qemu/migration-check.ts). Exit 0 only when both match, 1 when either does not (or the check
+ * src/usecases/check/). Exit 0 only when both match, 1 when either does not (or the check
  * could not run), 2 for bad input.
  */
 import type { Command } from 'commander';

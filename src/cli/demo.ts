@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createDiskImage, createSandboxInstance, type SandboxInstanceSpec } from '../demo/sandbox.js';
 import { findQemu } from '../qemu/binary.js';
+import { messageOf, PlugboardError } from '../errors.js';
 import { launchInstance } from '../qemu/instance.js';
 import type { QemuHandle } from '../qemu/launch.js';
 import { dumpJson, parseJson } from '../runtime/json.js';
@@ -160,7 +161,7 @@ async function createDemoBridge(): Promise<{ bridge: string } | { problem: strin
   const bridge = `pbdemo${randomBytes(3).toString('hex')}`;
   const ip = (args: string[]) =>
     new Promise<void>((resolve, reject) => {
-      execFile('ip', args, { timeout: 5_000 }, (err, _out, stderr) => (err ? reject(new Error(`ip ${args.join(' ')}: ${String(stderr).trim() || err.message}`)) : resolve()));
+      execFile('ip', args, { timeout: 5_000 }, (err, _out, stderr) => (err ? reject(new PlugboardError(`ip ${args.join(' ')}: ${String(stderr).trim() || err.message}`)) : resolve()));
     });
   try {
     await ip(['link', 'add', 'name', bridge, 'type', 'bridge']);
@@ -168,7 +169,7 @@ async function createDemoBridge(): Promise<{ bridge: string } | { problem: strin
     return { bridge };
   } catch (error) {
     removeDemoBridge(bridge);
-    return { problem: `NIC hot-add: the demo could not create its bridge (${error instanceof Error ? error.message : String(error)})` };
+    return { problem: `NIC hot-add: the demo could not create its bridge (${messageOf(error)})` };
   }
 }
 
@@ -239,7 +240,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     try {
       qemu = findQemu(env);
     } catch (error) {
-      qemuProblem = error instanceof Error ? error.message : String(error);
+      qemuProblem = messageOf(error);
     }
   }
   const assets = qemu && options.guest !== false ? findGuestAssets(env) : null;

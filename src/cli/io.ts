@@ -1,3 +1,5 @@
+import { countUnsafe, escapedNote, escapeForTerminal, jsonForTerminal } from '../text/terminal.js';
+
 /** Where the CLI writes; injectable so tests run `main()` in-process and read what it printed. */
 export interface CliIo {
   stdout: (text: string) => void;
@@ -37,6 +39,40 @@ export const processIo: CliIo = {
   env: process.env,
 };
 
+/** A CliIo whose output is made safe for a terminal, and what it escaped. */
+export interface TerminalIo extends CliIo {
+  /** Characters shown escaped so far (stdout and stderr). */
+  escaped(): number;
+}
+
+/**
+ * The one place where the CLI's text leaves for a terminal (main() wraps its io in it): every
+ * character of stdout and stderr text that a terminal would act on or hide (ESC, CSI, BEL, CR,
+ * DEL, C1, bidi overrides… see src/text/terminal.ts) is written escaped (`\x1b`, `\u202e`); line
+ * feeds are kept. JSON output (printJson) holds none of them raw, so it passes unchanged and
+ * `--json` consumers get the exact values.
+ */
+export function terminalIo(io: CliIo): TerminalIo {
+  let escaped = 0;
+  const safe = (write: (text: string) => void) => (text: string) => {
+    const n = countUnsafe(text, { keepNewlines: true });
+    if (n === 0) return write(text);
+    escaped += n;
+    write(escapeForTerminal(text, { keepNewlines: true }));
+  };
+  return { stdout: safe(io.stdout), stderr: safe(io.stderr), env: io.env, escaped: () => escaped };
+}
+
+/** The line main() prints on stderr when the output held escaped characters. */
+export function escapedNoteLine(count: number): string {
+  return `plugboard: note: ${escapedNote(count)}\n`;
+}
+
+/**
+ * The value as JSON on stdout: the exact values (JSON.parse gives them back), with the characters
+ * JSON leaves raw that a terminal would act on (C1 controls such as the 8-bit CSI, DEL, bidi
+ * overrides) written as `\uXXXX` escapes, so that `--json` on a terminal is as safe as the text.
+ */
 export function printJson(io: CliIo, value: unknown): void {
-  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+  io.stdout(`${jsonForTerminal(JSON.stringify(value, null, 2))}\n`);
 }

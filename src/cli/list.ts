@@ -2,7 +2,7 @@
  * `plugboard list`: every instance under the root, one row each. Loaded only when `list` runs
  * (see commands.ts): the CLI imports what a command needs when that command runs.
  */
-import { ExitCode } from '../errors.js';
+import { ExitCode, firstLineOf } from '../errors.js';
 import { buildBusModel } from '../bus/model.js';
 import { instanceStatusSync, listInstances, runtimeFilePath } from '../runtime/root.js';
 import { parseRuntimeText, readRuntimeTextSync } from '../runtime/load.js';
@@ -48,7 +48,7 @@ export async function listRows(root: string): Promise<ListRow[]> {
         problems: model.problems.length,
       };
     } catch (error) {
-      return { instance: name, status, error: error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error) };
+      return { instance: name, status, error: firstLineOf(error) };
     }
   });
 }

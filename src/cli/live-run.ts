@@ -2,33 +2,21 @@
  * What the live commands run (`show --live`, `hotplug`, `unplug`): loaded only when one of them runs,
  * so that the read-only commands do not load the QMP client and the executor (see live-commands.ts).
  */
-import { ExitCode, InputError } from '../errors.js';
-import { buildBusModel } from '../bus/model.js';
-import { allocate } from '../bus/allocate.js';
-import { withQmp } from '../qmp/client.js';
-import { probeLive } from '../live/probe.js';
-import { overlayLive } from '../live/overlay.js';
-import { computeDrift, type Drift } from '../live/drift.js';
-import { readPending } from '../live/pending.js';
-import { qmpSocketPath, resolveRoot } from '../runtime/root.js';
-import { previewAction } from '../actions/preview.js';
-import { ActionFailedError, runAction } from '../actions/executor.js';
+import { ExitCode, InputError, InterruptedError } from '../errors.js';
+import type { Drift } from '../live/drift.js';
+import { resolveRoot, validateInstanceName } from '../runtime/root.js';
+import { readInstance } from '../usecases/read-instance.js';
+import { previewAction } from '../usecases/preview.js';
+import { runAction } from '../usecases/run-action.js';
+import { ActionFailedError } from '../executor/outcome.js';
 import { planJson, renderPlanText } from '../actions/plan-json.js';
 import type { Action, Outcome } from '../actions/types.js';
 import { type CliIo, printJson } from './io.js';
-import { openRuntime } from './target.js';
 import { renderShowText, showJson } from './show.js';
 
 export async function showLive(root: string, name: string, json: boolean, io: CliIo): Promise<number> {
-  const rf = await openRuntime(name, { root });
-  const live = await withQmp(qmpSocketPath(root, name), { greetingTimeoutMs: 1_000 }, (qmp) => probeLive(qmp));
-  const pending = await readPending(root, name);
-  const model = overlayLive(buildBusModel(rf), live);
-  const drift = computeDrift(rf, live, pending);
-  const show = showJson(rf, model, {
-    disk: allocate(model, rf, { kind: 'disk' }),
-    nic: allocate(model, rf, { kind: 'nic' }),
-  });
+  const { rf, model, next, live, drift } = await readInstance(root, validateInstanceName(name));
+  const show = showJson(rf, model, next);
   if (json) {
     printJson(io, { ...show, live, drift });
   } else {
@@ -38,7 +26,9 @@ export async function showLive(root: string, name: string, json: boolean, io: Cl
   return ExitCode.ok;
 }
 
-export function renderDrift(drift: Drift): string {
+/** The drift as `show --live` and `check` print it (null: QEMU was not asked, which they never print). */
+export function renderDrift(drift: Drift | null): string {
+  if (!drift) return '\ndrift: unknown (QEMU was not asked)\n';
   if (drift.ok) return '\ndrift: none (the runtime file matches QEMU)\n';
   return `\ndrift (${drift.items.length}):\n${drift.items.map((i) => `  ~ ${i.code}: ${i.message}`).join('\n')}\n`;
 }
@@ -79,7 +69,7 @@ export async function dispatch(
   // the pending record the first one asked for (Node's default for SIGINT is to exit at once).
   const onSigint = () => {
     if (controller.signal.aborted) io.stderr('plugboard: still undoing or recording what was started; wait a moment (or kill -9 to leave it as it is)\n');
-    else controller.abort(new Error('interrupted (SIGINT)'));
+    else controller.abort(new InterruptedError('interrupted (SIGINT)'));
   };
   process.on('SIGINT', onSigint);
   try {

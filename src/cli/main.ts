@@ -3,13 +3,25 @@
  * is loaded lazily so that scripts never pay for ink and react.
  */
 import { Command, CommanderError, Option } from './commander.js';
-import { ExitCode, PlugboardError } from '../errors.js';
-import { type CliIo, processIo } from './io.js';
+import { ExitCode, messageOf, PlugboardError } from '../errors.js';
+import { type CliIo, escapedNoteLine, processIo, terminalIo } from './io.js';
 import { registerCoreCommands } from './commands.js';
 import { registerLiveCommands } from './live-commands.js';
 import { registerCheckCommand } from './check.js';
 
-export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+/**
+ * Runs the command line. Everything it prints goes through `terminalIo`: characters from outside
+ * (QEMU's words, file contents, file names, arguments) that a terminal would act on are shown
+ * escaped, and a note on stderr says so.
+ */
+export async function main(argv: string[], rawIo: CliIo = processIo): Promise<number> {
+  const io = terminalIo(rawIo);
+  const code = await run(argv, io);
+  if (io.escaped() > 0) rawIo.stderr(escapedNoteLine(io.escaped()));
+  return code;
+}
+
+async function run(argv: string[], io: CliIo): Promise<number> {
   const program = new Command('plugboard')
     .description('PCI slots and SCSI targets of Ganeti KVM instances: bus maps, safe hot-plug and unplug')
     .showHelpAfterError('(run plugboard --help for usage)')
@@ -72,8 +84,7 @@ export function reportError(error: unknown, io: CliIo): number {
     for (const line of error.message.split('\n')) io.stderr(`plugboard: ${line}\n`);
     return error.exitCode;
   }
-  const message = error instanceof Error ? error.message : String(error);
-  io.stderr(`plugboard: internal error: ${message}\n`);
+  io.stderr(`plugboard: internal error: ${messageOf(error)}\n`);
   if (io.env.PLUGBOARD_DEBUG && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
   return ExitCode.failed;
 }

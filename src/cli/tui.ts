@@ -43,7 +43,7 @@ function waitAtMost(p: Promise<void>, ms: number): Promise<void> {
 }
 
 /** Opens the view and resolves when the operator quits (q, Ctrl-C) or on SIGINT/SIGTERM. */
-async function runView(service: InstanceService, title: string, demo: boolean, onSignal: () => Promise<void>): Promise<number> {
+async function runView(service: InstanceService, title: string, demo: boolean, io: CliIo, onSignal: () => Promise<void>): Promise<number> {
   // Start loading ink first, then read the instances while it loads: the first frame has them.
   const loading = loadTui();
   void service.refreshList();
@@ -69,7 +69,7 @@ async function runView(service: InstanceService, title: string, demo: boolean, o
     service.dispose();
     // A hot-add or unplug under way was cancelled by dispose(): let it finish undoing, and say what
     // state it left before anything else (the demo's cleanup) runs.
-    for (const line of await service.settle()) process.stderr.write(`plugboard: interrupted action: ${line}\n`);
+    for (const line of await service.settle()) io.stderr(`plugboard: interrupted action: ${line}\n`);
     await onSignal();
   }
   if (signalled === 'SIGINT') return 130;
@@ -84,7 +84,7 @@ export async function openTui(root: string, io: CliIo): Promise<number> {
     return ExitCode.badInput;
   }
   const service = new InstanceService({ root, transcript: new Transcript() });
-  return runView(service, `plugboard · ${root}`, false, async () => undefined);
+  return runView(service, `plugboard · ${root}`, false, io, async () => undefined);
 }
 
 export async function openDemo(opts: { qemu: boolean; guest: boolean }, io: CliIo): Promise<number> {
@@ -118,7 +118,7 @@ export async function openDemo(opts: { qemu: boolean; guest: boolean }, io: CliI
   for (const [name, lines] of d.notes) service.setNotes(name, lines);
   const off = d.onNotes((name, lines) => service.setNotes(name, lines));
   try {
-    return await runView(service, 'plugboard demo', true, async () => {
+    return await runView(service, 'plugboard demo', true, io, async () => {
       off();
       await d.stop();
     });

@@ -1,12 +1,13 @@
 /**
- * How an instance's disks are backed in QEMU, from `query-block`:
+ * How an instance's disks are backed in QEMU, from `query-block` (docs/qemu-ganeti-facts.md,
+ * "Backends: drives and block nodes"):
  * - a named drive (`device: "ID"`): Ganeti 3.0's `-drive …,if=none,id=ID` at start and HMP
  *   `drive_add` for hot-add. It goes away with its device.
  * - a block node (`device: ""`, `inserted.node-name`): `-blockdev` / `blockdev-add`. It stays after
  *   its device is gone and must be removed with `blockdev-del` once `DEVICE_DELETED` arrived.
  */
 import type { RuntimeFile } from '../runtime/types.js';
-import type { LiveBlock, LiveState } from './probe.js';
+import type { LiveBlock, LiveState, QmpExecutor } from './probe.js';
 
 export type DetectedBackendStyle = 'drive' | 'blockdev' | 'unknown';
 
@@ -48,4 +49,14 @@ export function backendOf(live: LiveState, deviceId: string): LiveBackend | unde
   if (b.style === 'drive') return { kind: 'drive', drive: b.device, file: b.file };
   if (b.nodeName === undefined) return undefined;
   return { kind: 'blockdev', nodeName: b.nodeName, file: b.file };
+}
+
+/** Names of the block nodes QEMU has (`query-named-block-nodes`, flat: also the protocol nodes). */
+export async function namedBlockNodes(qmp: QmpExecutor, opts: { signal?: AbortSignal | undefined } = {}): Promise<string[]> {
+  const nodes = await qmp.execute<unknown>('query-named-block-nodes', { flat: true }, opts.signal ? { signal: opts.signal } : {});
+  if (!Array.isArray(nodes)) return [];
+  return nodes.flatMap((n: unknown) => {
+    const name = typeof n === 'object' && n !== null ? (n as Record<string, unknown>)['node-name'] : undefined;
+    return typeof name === 'string' ? [name] : [];
+  });
 }

@@ -11,7 +11,7 @@
 import { closeSync, constants as fsConstants, openSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { zod } from '../runtime/lazy-zod.js';
-import { InputError } from '../errors.js';
+import { InputError, messageOf } from '../errors.js';
 import { checkQemuId } from '../runtime/ids.js';
 import { checkRootTree, validateInstanceName } from '../runtime/root.js';
 import { writeRuntimeFileAtomic } from '../runtime/write.js';
@@ -53,7 +53,7 @@ export function parsePendingText(text: string, file: string): PendingUnplug[] {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new InputError(`${file}: not JSON (${err instanceof Error ? err.message : String(err)}); delete it if QEMU has no pending unplug`, {
+    throw new InputError(`${file}: not JSON (${messageOf(err)}); delete it if QEMU has no pending unplug`, {
       cause: err,
     });
   }

@@ -3,15 +3,13 @@
  * SCSI targets, the block backends and the SCSI controller. Read over QMP in two pipelined round
  * trips (query-pci + qom-list + query-block together, then the qom-gets of the SCSI devices'
  * addresses together) and validated: QEMU's replies are input too, so a reply of an unexpected
- * shape is a LiveProbeError naming the command and the place, never a crash further down.
+ * shape is a LiveProbeError naming the command and the place, never a crash further down (the
+ * checks are in reply-checks.ts).
  * An action reads only what its plan needs (ProbeOptions.scope).
  */
-import type { z } from 'zod';
-import { zod } from '../runtime/lazy-zod.js';
-import { PlugboardError } from '../errors.js';
 import { QmpCommandError } from '../qmp/errors.js';
-import { formatPath, plugboardErrorMap } from '../runtime/issues.js';
 import { scsiControllerInfo } from '../bus/controllers.js';
+import { LiveProbeError, parseReply } from './reply-checks.js';
 import type { RuntimeFile } from '../runtime/types.js';
 
 /** What the probe needs of a QMP connection (`QmpClient` has it). */
@@ -161,11 +159,6 @@ export interface LiveState {
   scsiFromFile?: readonly string[];
 }
 
-/** QEMU answered something the probe cannot read. The message names the command and the place. */
-export class LiveProbeError extends PlugboardError {
-  override name = 'LiveProbeError';
-}
-
 /** Device types that sit on a SCSI bus (and so have scsi-id/lun/channel). */
 export const SCSI_DEVICE_TYPES: readonly string[] = ['scsi-hd', 'scsi-cd', 'scsi-block', 'scsi-generic', 'scsi-disk'];
 
@@ -174,52 +167,6 @@ const GANETI_SCSI_BUS_PATH = '/machine/peripheral/scsi/scsi.0';
 
 /** QOM type of a controller → the `scsi_controller_type` value it stands for. Others map to themselves. */
 const CONTROLLER_TYPE_OF_QOM: Readonly<Record<string, string>> = { lsi53c895a: 'lsi' };
-
-// ---------------------------------------------------------------------------------------------
-// Reply schemas. Only the fields plugboard reads are checked; everything else is ignored.
-
-/** The reply schemas, built on first use: zod is loaded only when a reply fails its quick check. */
-function buildReplySchemas(z: typeof import('zod').z) {
-  const uint = z.int().min(0);
-  const pciDevice = z.object({
-    bus: uint,
-    slot: uint.max(31),
-    function: uint.max(7),
-    qdev_id: z.string(),
-    class_info: z.object({ class: uint, desc: z.string().optional() }),
-    id: z.object({ device: uint, vendor: uint }),
-  });
-  return {
-    queryPci: z.array(z.object({ bus: uint, devices: z.array(pciDevice) })),
-    qomList: z.array(z.object({ name: z.string(), type: z.string() })),
-    queryBlock: z.array(
-      z.object({
-        device: z.string(),
-        qdev: z.string().optional(),
-        inserted: z
-          .object({
-            file: z.string(),
-            'node-name': z.string().optional(),
-          })
-          .optional(),
-      }),
-    ),
-    scsiProps: z.object({
-      parent_bus: z.string().min(1),
-      'scsi-id': uint,
-      /** Not read when the bus's controller only has lun 0 / channel 0 (see onlyZero). */
-      lun: uint.optional(),
-      channel: uint.optional(),
-    }),
-  };
-}
-
-type ReplySchemas = ReturnType<typeof buildReplySchemas>;
-let replySchemas: ReplySchemas | undefined;
-function schemas(): ReplySchemas {
-  replySchemas ??= buildReplySchemas(zod());
-  return replySchemas;
-}
 
 /** The replies the probe reads, as QEMU returned them (the `return` values). */
 export interface LiveReplies {
@@ -238,79 +185,6 @@ export interface LiveReplies {
   skipped?: readonly ('pci' | 'scsi' | 'peripherals')[];
   /** Addresses taken from the runtime file for SCSI devices not in `scsiProps` (ProbeOptions.knownScsi). */
   knownScsi?: ReadonlyMap<string, KnownScsiAddress>;
-}
-
-// Quick checks of the same shapes, without zod: QEMU's replies nearly always have the expected
-// shape, and zod's walk of every reply was a third of the probe's own CPU time with 100 QEMUs.
-// Each is at least as strict as its schema: what it accepts the schema accepts, and then the reply
-// is used as QEMU sent it (zod's copy differs only by dropping fields nobody reads). Anything else
-// goes through the schema, which names the problem.
-
-const isUint = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isOptString = (v: unknown): boolean => v === undefined || typeof v === 'string';
-
-function quickPciDevice(d: unknown): boolean {
-  if (!isObject(d)) return false;
-  const c = d['class_info'];
-  const id = d['id'];
-  return (
-    isUint(d['bus']) &&
-    isUint(d['slot']) &&
-    d['slot'] <= 31 &&
-    isUint(d['function']) &&
-    d['function'] <= 7 &&
-    typeof d['qdev_id'] === 'string' &&
-    isObject(c) &&
-    isUint(c['class']) &&
-    isOptString(c['desc']) &&
-    isObject(id) &&
-    isUint(id['device']) &&
-    isUint(id['vendor'])
-  );
-}
-
-const quickQueryPci = (v: unknown): boolean =>
-  Array.isArray(v) && v.every((b) => isObject(b) && isUint(b['bus']) && Array.isArray(b['devices']) && b['devices'].every(quickPciDevice));
-
-const quickQomList = (v: unknown): boolean =>
-  Array.isArray(v) && v.every((p) => isObject(p) && typeof p['name'] === 'string' && typeof p['type'] === 'string');
-
-const quickQueryBlock = (v: unknown): boolean =>
-  Array.isArray(v) &&
-  v.every((b) => {
-    if (!isObject(b) || typeof b['device'] !== 'string' || !isOptString(b['qdev'])) return false;
-    const ins = b['inserted'];
-    return ins === undefined || (isObject(ins) && typeof ins['file'] === 'string' && isOptString(ins['node-name']));
-  });
-
-const quickScsiProps = (v: unknown): boolean =>
-  isObject(v) &&
-  typeof v['parent_bus'] === 'string' &&
-  v['parent_bus'] !== '' &&
-  isUint(v['scsi-id']) &&
-  (v['lun'] === undefined || isUint(v['lun'])) &&
-  (v['channel'] === undefined || isUint(v['channel']));
-
-/** The quick checks and the schemas they stand for: for the tests that hold them to each other. */
-export const REPLY_CHECKS = {
-  queryPci: { quick: quickQueryPci, get schema() { return schemas().queryPci; } },
-  qomList: { quick: quickQomList, get schema() { return schemas().qomList; } },
-  queryBlock: { quick: quickQueryBlock, get schema() { return schemas().queryBlock; } },
-  scsiProps: { quick: quickScsiProps, get schema() { return schemas().scsiProps; } },
-} as const;
-
-function parseReply<K extends keyof ReplySchemas>(kind: K, quick: (v: unknown) => boolean, value: unknown, what: string): z.output<ReplySchemas[K]> {
-  if (quick(value)) return value as z.output<ReplySchemas[K]>;
-  const schema: z.ZodType<z.output<ReplySchemas[K]>> = schemas()[kind] as never;
-  const r = schema.safeParse(value, { reportInput: true, error: plugboardErrorMap });
-  if (r.success) return r.data;
-  const first = r.error.issues[0];
-  const where = first ? formatPath(first.path.map((p) => (typeof p === 'symbol' ? String(p) : p))) : '';
-  const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more problems)` : '';
-  throw new LiveProbeError(
-    `QEMU's reply to ${what} is not what plugboard expects: ${where ? `${where}: ` : ''}${first?.message ?? 'unreadable'}${more}`,
-  );
 }
 
 /** `child<scsi-hd>` → `scsi-hd`; other property kinds (`string`, `link<…>`) → undefined. */
@@ -337,9 +211,9 @@ function parseParentBus(path: string): { bus: string; controllerId: string | und
 
 /** Builds the LiveState from the replies (pure; the unit tests feed recorded replies). */
 export function parseLiveReplies(replies: LiveReplies): LiveState {
-  const pciAll = replies.skipped?.includes('pci') ? [] : parseReply('queryPci', quickQueryPci, replies.queryPci, 'query-pci');
-  const list = replies.skipped?.includes('peripherals') ? [] : parseReply('qomList', quickQomList, replies.qomList, 'qom-list /machine/peripheral');
-  const blocksRaw = parseReply('queryBlock', quickQueryBlock, replies.queryBlock, 'query-block');
+  const pciAll = replies.skipped?.includes('pci') ? [] : parseReply('queryPci', replies.queryPci, 'query-pci');
+  const list = replies.skipped?.includes('peripherals') ? [] : parseReply('qomList', replies.qomList, 'qom-list /machine/peripheral');
+  const blocksRaw = parseReply('queryBlock', replies.queryBlock, 'query-block');
   const vanished = new Set(replies.vanished ?? []);
   const notes: string[] = [];
   for (const id of vanished) notes.push(`${id} disappeared while probing (an unplug completing?)`);
@@ -383,7 +257,7 @@ export function parseLiveReplies(replies: LiveReplies): LiveState {
     if (props === undefined) {
       throw new LiveProbeError(`plugboard did not read the SCSI address of ${p.id} (internal: qom-get replies missing)`);
     }
-    const v = parseReply('scsiProps', quickScsiProps, props, `qom-get /machine/peripheral/${p.id}`);
+    const v = parseReply('scsiProps', props, `qom-get /machine/peripheral/${p.id}`);
     const { bus, controllerId } = parseParentBus(v.parent_bus);
     const part = (property: 'lun' | 'channel'): number => {
       const value = v[property];
@@ -446,7 +320,8 @@ function onlyZero(parentBus: string, property: 'lun' | 'channel', driverOf: Read
 /**
  * Asks QEMU what it has. QEMU 7.2 serves one command at a time (without OOB it stops reading the
  * monitor until it has answered) and reads its QMP socket ONE BYTE per main-loop iteration
- * (measured: 2–15 µs of QEMU's time per byte sent, depending on the node's load), so the cost is
+ * (2–15 µs of QEMU's time per byte sent, depending on the node's load: docs/qemu-ganeti-facts.md,
+ * "QMP's cost is in the bytes"), so the cost is
  * the bytes of the commands more than the round trips; the probe sends few: query-pci, qom-list
  * /machine/peripheral and query-block; then per SCSI device qom-get of parent_bus and scsi-id, with
  * lun and channel only where the controller accepts others than 0 (lsi: neither; megasas,
@@ -485,7 +360,7 @@ export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): P
     return parseLiveReplies({ queryPci, qomList, queryBlock, scsiProps: {}, skipped: scope === 'devices' ? ['pci', 'scsi'] : ['scsi'] });
   }
 
-  const list = parseReply('qomList', quickQomList, qomList, 'qom-list /machine/peripheral');
+  const list = parseReply('qomList', qomList, 'qom-list /machine/peripheral');
   const driverOf = new Map<string, string>();
   for (const p of list) {
     const t = childType(p.type);

@@ -11,6 +11,7 @@
  *   without `=` is the implied key (`driver` for `-device`), `,,` is an escaped comma, a bare key is
  *   `key=on`.
  * - `withoutOptions`: drop options (and their arguments) from an argv, e.g. `-daemonize`, `-pidfile`.
+ * - `formatOpts`, `optsElements`, `escOpt`: writing `QemuOpts` values back.
  */
 
 /** QEMU options that take no argument (QEMU 7.2 `qemu-options.hx`, plus removed ones older QEMUs and Ganeti used). */
@@ -197,4 +198,37 @@ export function parsePciAddr(addr: string): { slot: number; fn: number } | null 
   const fn = m[2] === undefined ? 0 : parseInt(m[2], 16);
   if (slot > 0x1f) return null;
   return { slot, fn };
+}
+
+/** A QemuOpts value with its commas escaped (`,,`). */
+export const escOpt = (v: string): string => v.replace(/,/g, ',,');
+
+/** QemuOpts text from pairs; the implied key (when first) is written bare. */
+export function formatOpts(pairs: readonly OptsPair[], impliedKey?: string): string {
+  return pairs
+    .map((p, i) => (i === 0 && impliedKey !== undefined && p.key === impliedKey ? escOpt(p.value) : `${p.key}=${escOpt(p.value)}`))
+    .join(',');
+}
+
+/**
+ * The elements of a QemuOpts value as written (`,,` kept escaped), for edits that must not
+ * rewrite the others (`-cpu host,+vmx`: `+vmx` is not `+vmx=on`).
+ */
+export function optsElements(value: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i]!;
+    if (ch === ',' && value[i + 1] === ',') {
+      cur += ',,';
+      i++;
+    } else if (ch === ',') {
+      out.push(cur);
+      cur = '';
+    } else {
+      cur += ch;
+    }
+  }
+  out.push(cur);
+  return out.filter((e) => e !== '');
 }

@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { PlugboardError } from '../errors.js';
+import { messageOf, PlugboardError } from '../errors.js';
 import { QmpClient, withQmp, type QmpGreeting } from '../qmp/client.js';
 import { QmpAbortedError, QmpConnectError } from '../qmp/errors.js';
 import { findQemu } from './binary.js';
@@ -217,7 +217,7 @@ export async function launchQemu(options: LaunchQemuOptions): Promise<QemuHandle
         // finish (bounded) so that the error shows QEMU's own reason from stderr.
         await Promise.race([exited, delay(EXIT_GRACE_MS)]);
         if (!exitStatus) {
-          return failStart(`QEMU's QMP socket ${qmpSocket} failed during start: ${(err as Error).message}`, err);
+          return failStart(`QEMU's QMP socket ${qmpSocket} failed during start: ${messageOf(err)}`, err);
         }
       }
     }

@@ -1,12 +1,18 @@
 /**
  * A QMP client over a Unix socket, for QEMU's `-qmp unix:PATH,server=on,wait=off` monitor.
  *
+ * (Over 500 lines on purpose: it is one class, the connection's state machine — connect, greeting,
+ * the batched writes, replies matched by id, events and their buffer, timeouts, aborts, close — and
+ * its invariants span all of it: every request settled exactly once, nothing buffered without a
+ * bound, the socket closed on every path. Split, the parts would have to be read together anyway.)
+ *
  * Use it connect → work → close (`withQmp`): QEMU serves ONE client per QMP socket and Ganeti
  * itself needs `ctrl/NAME.qmp`, so the tool never holds an instance's socket while idle. A socket
  * held by someone else shows up as a connect that succeeds but brings no greeting: that is reported
  * as QmpBusyError after `greetingTimeoutMs`.
  *
- * Protocol decisions (QEMU 7.2 behaviour measured on this machine kind):
+ * Protocol decisions (QEMU 7.2 behaviour measured on this machine kind: docs/qemu-ganeti-facts.md,
+ * "One client per QMP socket" and "QMP's cost is in the bytes"):
  * - Every command carries a unique `id`, a number counting up per connection (`"id":7`). QEMU 7.2
  *   reads its socket one byte per main-loop iteration, so every byte sent costs QEMU time (~2–15 µs
  *   a byte, depending on the load; the former `"pb-7"` strings were 5 bytes more per command);
@@ -31,6 +37,7 @@
  *   to `device_del`).
  */
 import net from 'node:net';
+import { InternalError, messageOf, PlugboardError } from '../errors.js';
 import {
   HmpCommandError,
   QmpAbortedError,
@@ -224,9 +231,9 @@ export class QmpClient {
           client.fail(
             err instanceof QmpCommandError
               ? new QmpConnectError(socketPath, 'other', `QEMU refused qmp_capabilities on ${socketPath}: ${err.desc}`, { cause: err })
-              : err instanceof Error
+              : err instanceof PlugboardError
                 ? err
-                : new Error(String(err)),
+                : new QmpConnectError(socketPath, 'other', `qmp_capabilities on ${socketPath} failed: ${messageOf(err)}`, { cause: err }),
           );
         });
         return client;
@@ -241,7 +248,7 @@ export class QmpClient {
 
   /** The greeting QEMU sent (version and capabilities). */
   get greeting(): QmpGreeting {
-    if (!this.greetingValue) throw new Error('QmpClient.greeting read before the greeting arrived');
+    if (!this.greetingValue) throw new InternalError('QmpClient.greeting read before the greeting arrived');
     return this.greetingValue;
   }
 

@@ -6,6 +6,7 @@
  * text cut to `maxEntryChars` (`query-qmp-schema` replies are hundreds of KiB). One Transcript may
  * be shared by many connections (the tool connects, works and disconnects for each action).
  */
+import { InternalError } from '../errors.js';
 
 export type TranscriptDirection = 'out' | 'in';
 
@@ -105,6 +106,6 @@ export class Transcript {
 }
 
 function positiveInt(n: number, what: string): number {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`Transcript ${what} must be a positive integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 1) throw new InternalError(`Transcript ${what} must be a positive integer, got ${n}`);
   return n;
 }

@@ -1,7 +1,8 @@
 /**
  * The hypervisor parameters plugboard reads from a runtime file: their value sets, defaults, and
  * the QEMU drivers they imply. Value sets are Ganeti 3.0's (`HT_KVM_VALID_*`), plus `dc390` as a
- * SCSI controller (FACTS.md lists it; QEMU has it, Ganeti 3.0 does not offer it).
+ * SCSI controller (QEMU has it, Ganeti 3.0 does not offer it: docs/qemu-ganeti-facts.md, "Device ids and
+ * parameters").
  */
 
 import { zod } from './lazy-zod.js';

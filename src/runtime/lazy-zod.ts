@@ -7,9 +7,10 @@
  * hvparams.ts), and zod is loaded only to name what is wrong in the others.
  *
  * Loaded with `require` (zod's CommonJS build) because the checks are synchronous: an ES import
- * cannot be. The probe's reply schemas and the pending-unplug records use it the same way; only the
- * migration check (loaded by `plugboard check` alone) imports zod as an ES module, a second copy
- * that shares nothing with this one but plain issue objects.
+ * cannot be. Every user of zod in plugboard (the runtime-file schemas, the probe's and the
+ * migration check's reply schemas, the pending-unplug records) gets it from here: one copy of zod
+ * in the process (an ES `import 'zod'` beside it would load its ES build, a second copy). Modules
+ * import zod's types only (`import type`).
  */
 import { createRequire } from 'node:module';
 import type * as Zod from 'zod';

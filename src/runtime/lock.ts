@@ -28,7 +28,7 @@ import { closeSync, constants as fsc, linkSync, mkdirSync, openSync, readFileSyn
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { NotFoundError, PlugboardError, RefusedError } from '../errors.js';
+import { messageOf, NotFoundError, PlugboardError, RefusedError } from '../errors.js';
 import { checkRootTree, validateInstanceName } from './root.js';
 
 export const LOCK_DIR_NAME = 'plugboard-lock';
@@ -247,7 +247,7 @@ async function makeLockDir(root: string, name: string, dir: string): Promise<voi
         cause: err,
       });
     }
-    if (code !== 'EEXIST') throw new PlugboardError(`cannot create lock directory ${dir}: ${(err as Error).message}`, { cause: err });
+    if (code !== 'EEXIST') throw new PlugboardError(`cannot create lock directory ${dir}: ${messageOf(err)}`, { cause: err });
     // It existed: it may have appeared (as a link?) since the check above.
     await checkRootTree(root, { dirs: [LOCK_DIR_NAME] });
   }
@@ -281,7 +281,7 @@ export async function acquireInstanceLock(root: string, name: string, opts: Lock
   try {
     writeFileSync(tmp, `${JSON.stringify(me)}\n`, { flag: 'wx', mode: 0o600 });
   } catch (err) {
-    throw new PlugboardError(`cannot write lock file in ${dir}: ${(err as Error).message}`, { cause: err });
+    throw new PlugboardError(`cannot write lock file in ${dir}: ${messageOf(err)}`, { cause: err });
   }
   try {
     for (;;) {
@@ -304,7 +304,7 @@ export async function acquireInstanceLock(root: string, name: string, opts: Lock
         };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new PlugboardError(`cannot create lock file ${lockPath}: ${(err as Error).message}`, { cause: err });
+          throw new PlugboardError(`cannot create lock file ${lockPath}: ${messageOf(err)}`, { cause: err });
         }
       }
       const cur = await readHolder(lockPath);

@@ -6,7 +6,7 @@
 import { lstatSync, readFileSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { readdir, readFile, lstat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { InputError, NotFoundError, PlugboardError, RefusedError } from '../errors.js';
+import { InputError, messageOf, NotFoundError, PlugboardError, RefusedError } from '../errors.js';
 
 export const DEFAULT_ROOT = '/var/run/ganeti/kvm-hypervisor';
 export const ROOT_ENV = 'PLUGBOARD_ROOT';
@@ -170,7 +170,7 @@ function lstatOrNull(path: string): Stats | null {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw new PlugboardError(`cannot check ${path}: ${(err as Error).message}`, { cause: err });
+    throw new PlugboardError(`cannot check ${path}: ${messageOf(err)}`, { cause: err });
   }
 }
 
@@ -199,7 +199,7 @@ export async function rootTreeProblem(root: string, check: RootCheck = {}, found
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw new PlugboardError(`cannot check ${root}: ${(err as Error).message}`, { cause: err });
+    throw new PlugboardError(`cannot check ${root}: ${messageOf(err)}`, { cause: err });
   }
   for (let dir = dirname(real); ; dir = dirname(dir)) {
     const st = lstatOrNull(dir);
@@ -253,7 +253,7 @@ export async function listInstances(root: string): Promise<string[]> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      let rootExists = false;
+      let rootExists: boolean;
       try {
         rootExists = (await lstat(root)).isDirectory();
       } catch {
@@ -266,7 +266,7 @@ export async function listInstances(root: string): Promise<string[]> {
         { cause: err },
       );
     }
-    throw new PlugboardError(`cannot list ${join(root, 'conf')}: ${(err as Error).message}`, { cause: err });
+    throw new PlugboardError(`cannot list ${join(root, 'conf')}: ${messageOf(err)}`, { cause: err });
   }
   return entries
     .filter((e) => e.endsWith(RUNTIME_SUFFIX))

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsc, fchmodSync, fchownSync, fsyncSync, lstatSync, openSync, renameSync, type Stats, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { PlugboardError, RefusedError } from '../errors.js';
+import { messageOf, PlugboardError, RefusedError } from '../errors.js';
 import { readRuntimeTextSync } from './load.js';
 import { directoryProblem } from './root.js';
 import { serializeRuntime } from './serialize.js';
@@ -34,7 +34,7 @@ function reason(err: unknown): string {
   if (e?.code === 'ENOSPC') return 'no space left on device';
   if (e?.code === 'EROFS') return 'read-only file system';
   if (e?.code) return `${e.code}: ${e.message}`;
-  return err instanceof Error ? err.message : String(err);
+  return messageOf(err);
 }
 
 function isRoot(): boolean {

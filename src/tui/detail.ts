@@ -4,6 +4,7 @@
  * QEMU. Pure: computed from an InstanceView.
  */
 import type { BusDevice } from '../bus/types.js';
+import { firstLineOf } from '../errors.js';
 import { backendOf } from '../live/backend.js';
 import type { DriftItem } from '../live/drift.js';
 import { deviceOptions, type StartOption } from '../qemu/options.js';
@@ -70,7 +71,7 @@ function optionsFor(view: InstanceView, r: RuntimeEntry): string[] {
   try {
     all = deviceOptions(view.rf);
   } catch (error) {
-    return [`(Ganeti could not build the options: ${error instanceof Error ? error.message.split('\n')[0] : String(error)})`];
+    return [`(Ganeti could not build the options: ${firstLineOf(error)})`];
   }
   return all.filter((o) => o.device?.kind === r.kind && o.device.index === r.entry.index).map((o) => `${o.option} ${o.value}`);
 }

@@ -1,7 +1,11 @@
 /**
  * The core side of the interactive view: everything the screens show or do goes through here, and
- * from here through the same core the CLI uses (runtime files, bus model, live probe, actions).
- * No terminal code: the views subscribe to it and call it.
+ * from here through the same core the CLI uses (the read path, the use cases). No terminal code:
+ * the views subscribe to it and call it. Its parts:
+ * - list.ts: the instance list as a store, and the subscribers told in batches;
+ * - action-runner.ts: previews and runs of actions;
+ * - here: the runtime-file and view caches, the list's refresh, and the session's extras (the
+ *   demo's banner, notes, spare disks, read-only mode).
  *
  * - The instance list loads lazily: names first (one readdir), then runtime files, status and a
  *   short QMP probe per running instance, a bounded number at a time, with subscribers told as
@@ -13,66 +17,22 @@
  */
 import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
-import { ActionFailedError, runAction } from '../actions/executor.js';
-import { previewAction } from '../actions/preview.js';
-import type { Action, Outcome, Plan } from '../actions/types.js';
-import type { ProgressEvent } from '../actions/executor.js';
-import { InputError, PlugboardError, RefusedError } from '../errors.js';
-import { readPending, type PendingUnplug } from '../live/pending.js';
-import { knownScsiAddresses, probeLive, type LiveState } from '../live/probe.js';
-import { withQmp } from '../qmp/client.js';
-import { QmpBusyError, QmpConnectError } from '../qmp/errors.js';
+import type { Action, Plan } from '../actions/types.js';
+import { firstLineOf } from '../errors.js';
+import type { ProgressEvent } from '../executor/outcome.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { newUuid } from '../runtime/ids.js';
-import { loadRuntimeFile } from '../runtime/load.js';
-import { instanceStatus, listInstances, qmpSocketPath, runtimeFilePath } from '../runtime/root.js';
+import { instanceStatus, listInstances, runtimeFilePath } from '../runtime/root.js';
 import type { RuntimeFile } from '../runtime/types.js';
+import { loadInstanceFile, readInstance, type Look } from '../usecases/read-instance.js';
+import { ActionRunner, type ActionResult } from './action-runner.js';
+import { InstanceList, pool, Subscribers, summaryOf, type ListState, type ServiceListener } from './list.js';
 import { checkDiskPath, completePath, type FieldCheck } from './validate.js';
-import { buildInstanceView, driftSummary, type DriftSummary, type InstanceView, type LiveStatus } from './view.js';
+import { buildInstanceView, viewOf, type InstanceView } from './view.js';
 
-export type InstanceState = 'unknown' | 'running' | 'stopped' | 'busy';
-
-/** One row of the instance list. Fields are undefined until that part has been loaded. */
-export interface InstanceSummary {
-  name: string;
-  /** `listed`: only the name is known yet; `loaded`: the runtime file was read; `error`: it could not be. */
-  phase: 'listed' | 'loaded' | 'error';
-  status: InstanceState;
-  diskType?: string;
-  nicType?: string;
-  /** The SCSI controller of kvm_cmd, or null when there is none. */
-  controller?: string | null;
-  disks?: number;
-  nics?: number;
-  /** Problems the bus model found in the runtime file. */
-  problems?: number;
-  drift: DriftSummary;
-  driftCount?: number;
-  /** The runtime file is in a legacy form (upgraded while loading). */
-  legacy?: boolean;
-  /** Why the runtime file could not be read, or why QEMU could not be asked (one line). */
-  error?: string;
-}
-
-export interface ListState {
-  /** `loading` until the first pass over every instance is done. */
-  phase: 'loading' | 'ready' | 'error';
-  /** Why the instances could not be listed (no such root…). */
-  error: string | null;
-  instances: readonly InstanceSummary[];
-  refreshedAt: number | null;
-}
-
-export type ActionResult =
-  | { ok: true; outcome: Outcome }
-  | {
-      ok: false;
-      message: string;
-      /** Set when something was sent (what was undone, what is left). */
-      outcome: Outcome | null;
-      /** Refused before anything was sent (bad input, bus full, not supported…). */
-      refused: boolean;
-    };
+// The screens know the service and the types of what it gives them.
+export type { ActionResult } from './action-runner.js';
+export type { InstanceState, InstanceSummary, ListState, ServiceListener } from './list.js';
 
 export interface InstanceServiceOptions {
   root: string;
@@ -92,34 +52,12 @@ export interface InstanceServiceOptions {
   unplugTimeoutMs?: number;
 }
 
-export type ServiceListener = () => void;
-
-/** Subscribers are told at most this often while things keep changing (a list loading in). */
-const NOTIFY_INTERVAL_MS = 60;
-
 /** One empty list for every instance without notes (snapshots must be stable for subscribers). */
 const NO_NOTES: readonly string[] = Object.freeze([]);
 
 interface CachedFile {
   key: string;
   rf: RuntimeFile;
-}
-
-function oneLine(error: unknown): string {
-  const m = error instanceof Error ? error.message : String(error);
-  return m.split('\n')[0] ?? m;
-}
-
-/** Runs `work` over `items` with at most `limit` at a time. */
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !signal?.aborted) {
-      const item = items[next++]!;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 export class InstanceService {
@@ -131,20 +69,13 @@ export class InstanceService {
   private readonly commandTimeoutMs: number;
   private readonly concurrency: number;
   private readonly spareDisks: readonly string[];
-  private readonly listeners = new Set<ServiceListener>();
   private readonly files = new Map<string, CachedFile>();
   private readonly views = new Map<string, InstanceView>();
   private readonly notesByName = new Map<string, readonly string[]>();
   private bannerLines: readonly string[] = [];
-  private readonly acting = new Set<string>();
-  /** Actions under way, so that quitting (q, Ctrl-C) waits for their rollback and reports their state. */
-  private readonly running = new Set<Promise<ActionResult>>();
-  private list: ListState = { phase: 'loading', error: null, instances: [], refreshedAt: null };
-  private rows = new Map<string, InstanceSummary>();
-  private order: string[] = [];
-  private notifyScheduled = false;
-  private lastNotify = 0;
-  private listDirty = false;
+  private readonly subscribers: Subscribers;
+  private readonly list: InstanceList;
+  private readonly actions: ActionRunner;
   private refreshing: Promise<void> | undefined;
   private readonly life = new AbortController();
   private markListed: () => void = () => undefined;
@@ -162,6 +93,15 @@ export class InstanceService {
     this.spareDisks = options.spareDisks ?? [];
     this.unplugTimeoutMs = options.unplugTimeoutMs ?? 8_000;
     setMaxListeners(0, this.life.signal);
+    this.subscribers = new Subscribers(() => this.list.rebuild());
+    this.list = new InstanceList(() => this.subscribers.changed());
+    this.actions = new ActionRunner({
+      root: this.root,
+      transcript: this.transcript,
+      readOnly: this.readOnly,
+      linked: (signal) => this.linked(signal),
+      onEnded: (name) => this.files.delete(name),
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -169,93 +109,17 @@ export class InstanceService {
 
   /** Called (batched) whenever the list, a view, the notes or the banner change. Returns unsubscribe. */
   subscribe(listener: ServiceListener): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.subscribers.add(listener);
   }
 
   /** The list as it is now; the same object until it changes (for useSyncExternalStore). */
   getList(): ListState {
-    this.rebuildList();
-    return this.list;
-  }
-
-  /**
-   * Tells the subscribers, batched: at once (next tick) after a quiet spell, else at most every
-   * NOTIFY_INTERVAL_MS, so that 200 instances loading in do not cost 200 redraws.
-   */
-  private changed(): void {
-    if (this.notifyScheduled) return;
-    this.notifyScheduled = true;
-    const wait = this.lastNotify + NOTIFY_INTERVAL_MS - Date.now();
-    if (wait > 0) setTimeout(() => this.flush(), wait).unref();
-    else setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
-    {
-      this.notifyScheduled = false;
-      this.lastNotify = Date.now();
-      this.rebuildList();
-      for (const l of [...this.listeners]) {
-        try {
-          l();
-        } catch (err) {
-          process.emitWarning(`plugboard view listener failed: ${String(err)}`);
-        }
-      }
-    }
-  }
-
-  /** Marks the list changed (rows are rebuilt once per batch, not once per row: 200 rows load in one pass). */
-  private publishList(patch: Partial<ListState> = {}): void {
-    this.list = { ...this.list, ...patch };
-    this.listDirty = true;
-    this.changed();
-  }
-
-  private rebuildList(): void {
-    if (!this.listDirty) return;
-    this.listDirty = false;
-    const instances = this.order.map((n) => this.rows.get(n)).filter((r): r is InstanceSummary => r !== undefined);
-    this.list = { ...this.list, instances };
-  }
-
-  private setRow(name: string, patch: Partial<InstanceSummary>): void {
-    const had = this.rows.get(name) ?? { name, phase: 'listed', status: 'unknown', drift: 'unknown' };
-    this.rows.set(name, { ...had, ...patch });
-    this.publishList();
-  }
-
-  /** Lines about the session shown above every screen (the demo's sandbox…). */
-  get banner(): readonly string[] {
-    return this.bannerLines;
-  }
-
-  setBanner(lines: readonly string[]): void {
-    this.bannerLines = lines;
-    this.changed();
-  }
-
-  /** Notes about one instance (why its PCI unplugs stay pending in the demo…). */
-  notes(name: string): readonly string[] {
-    return this.notesByName.get(name) ?? NO_NOTES;
-  }
-
-  setNotes(name: string, lines: readonly string[]): void {
-    this.notesByName.set(name, lines);
-    this.changed();
-  }
-
-  /** Whether an action is running on the instance (its socket is in use by us). */
-  isActing(name: string): boolean {
-    return this.acting.has(name);
+    return this.list.get();
   }
 
   dispose(): void {
     this.life.abort();
-    this.listeners.clear();
+    this.subscribers.clear();
   }
 
   /** The caller's signal joined with the service's own (dispose). Many loads share one signal. */
@@ -277,45 +141,9 @@ export class InstanceService {
     const key = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : '';
     const hit = this.files.get(name);
     if (hit && key !== '' && hit.key === key) return hit.rf;
-    const rf = await loadRuntimeFile(file, { instance: name });
+    const rf = await loadInstanceFile(this.root, name);
     if (key !== '') this.files.set(name, { key, rf });
     return rf;
-  }
-
-  /** Probes the instance: everything, or the overview (ProbeOptions scope `overview`) with the runtime file `overviewOf`. */
-  private async probe(
-    name: string,
-    record: boolean,
-    signal: AbortSignal,
-    overviewOf?: RuntimeFile,
-  ): Promise<{ live: LiveState | null; status: LiveStatus }> {
-    try {
-      const live = await withQmp(
-        qmpSocketPath(this.root, name),
-        {
-          greetingTimeoutMs: this.greetingTimeoutMs,
-          commandTimeoutMs: this.commandTimeoutMs,
-          signal,
-          ...(record && this.transcript ? { transcript: this.transcript } : {}),
-        },
-        (qmp) => probeLive(qmp, overviewOf ? { signal, scope: 'overview', knownScsi: knownScsiAddresses(overviewOf) } : { signal }),
-      );
-      return { live, status: { kind: 'live', at: Date.now() } };
-    } catch (error) {
-      if (error instanceof QmpBusyError) return { live: null, status: { kind: 'busy', message: oneLine(error) } };
-      if (error instanceof QmpConnectError && (error.reason === 'not-running' || error.reason === 'gone')) {
-        return { live: null, status: { kind: 'stopped' } };
-      }
-      return { live: null, status: { kind: 'error', message: oneLine(error) } };
-    }
-  }
-
-  private async pendingOf(name: string): Promise<{ pending: PendingUnplug[]; warning: string | null }> {
-    try {
-      return { pending: await readPending(this.root, name), warning: null };
-    } catch (error) {
-      return { pending: [], warning: `pending-unplug record unreadable: ${oneLine(error)}` };
-    }
   }
 
   /** The last view built for the instance, if any (shown at once while a fresh one loads). */
@@ -324,57 +152,38 @@ export class InstanceService {
   }
 
   /**
-   * Builds the instance's view: runtime file, status, one short QMP probe when it runs, pending
-   * unplugs. `record` puts the probe's traffic in the transcript (operator-asked loads); `keep`
-   * (default true) keeps the view for cachedView().
+   * Builds the instance's view through the read path: runtime file, status, one short QMP probe
+   * when it runs, pending unplugs. `record` puts the probe's traffic in the transcript
+   * (operator-asked loads); `keep` (default true) keeps the view for cachedView().
    * Never probes an instance an action of ours is running on (the last live state is kept).
    */
   async loadView(name: string, opts: { signal?: AbortSignal; record?: boolean; keep?: boolean } = {}): Promise<InstanceView> {
     const signal = this.linked(opts.signal);
     const rf = await this.loadFile(name);
-    const [status, pend] = await Promise.all([instanceStatus(this.root, name), this.pendingOf(name)]);
-    let live: LiveState | null = null;
-    let liveStatus: LiveStatus = { kind: 'stopped' };
-    if (this.acting.has(name)) {
-      const prev = this.views.get(name);
-      live = prev?.live ?? null;
-      liveStatus = prev?.liveStatus ?? { kind: 'not-asked' };
-    } else if (status === 'running') {
-      // The list pass (keep: false) of an instance nobody opened reads the overview (the SCSI
-      // addresses of the devices the runtime file describes taken from it: one qom-get fewer per
-      // disk, for every instance every few seconds); an opened instance is read in full.
-      const overview = opts.keep === false && !this.views.has(name);
-      ({ live, status: liveStatus } = await this.probe(name, opts.record === true, signal, overview ? rf : undefined));
-    }
-    signal.throwIfAborted();
-    const view = buildInstanceView({ rf, live, liveStatus, pending: pend.pending, warnings: pend.warning ? [pend.warning] : [] });
+    // The list pass (keep: false) of an instance nobody opened reads the overview (the SCSI
+    // addresses of the devices the runtime file describes taken from it: one qom-get fewer per
+    // disk, for every instance every few seconds); an opened instance is read in full.
+    const prev = this.views.get(name);
+    const look: Look = this.actions.isActing(name)
+      ? { kept: { live: prev?.live ?? null, liveStatus: prev?.liveStatus ?? { kind: 'not-asked' } } }
+      : opts.keep === false && !prev
+        ? 'overview'
+        : 'all';
+    const reading = await readInstance(this.root, name, {
+      rf,
+      look,
+      qemuTrouble: 'report',
+      greetingTimeoutMs: this.greetingTimeoutMs,
+      commandTimeoutMs: this.commandTimeoutMs,
+      signal,
+      ...(opts.record === true && this.transcript ? { transcript: this.transcript } : {}),
+    });
+    const view = viewOf(reading);
     // Views are kept for the instances that were opened (and given to the list pass only when one
     // is kept already): 200 instances in the list need their summaries, not 200 views in memory.
     if (opts.keep !== false || this.views.has(name)) this.views.set(name, view);
-    this.setRow(name, this.summaryOf(view));
+    this.list.setRow(name, summaryOf(view));
     return view;
-  }
-
-  private summaryOf(view: InstanceView): Partial<InstanceSummary> {
-    const { rf, model } = view;
-    const status: InstanceState =
-      view.liveStatus.kind === 'live' ? 'running' : view.liveStatus.kind === 'busy' ? 'busy' : view.liveStatus.kind === 'stopped' ? 'stopped' : 'running';
-    const row: Partial<InstanceSummary> = {
-      phase: 'loaded',
-      status,
-      diskType: rf.hvparams.disk_type,
-      nicType: rf.hvparams.nic_type,
-      controller: model.scsi?.controller ?? null,
-      disks: rf.disks.length,
-      nics: rf.nics.length,
-      problems: model.problems.length,
-      drift: driftSummary(view.drift),
-      driftCount: view.drift?.items.length ?? 0,
-      legacy: rf.upgrades.length > 0,
-      error: undefined,
-    };
-    if (view.liveStatus.kind === 'error') row.error = view.liveStatus.message;
-    return row;
   }
 
   /**
@@ -401,17 +210,11 @@ export class InstanceService {
     try {
       names = await listInstances(this.root);
     } catch (error) {
-      this.order = [];
-      this.rows.clear();
-      this.publishList({ phase: 'error', error: oneLine(error), refreshedAt: Date.now() });
+      this.list.failed(firstLineOf(error));
       this.markListed();
       return;
     }
-    const known = new Set(names);
-    for (const n of [...this.rows.keys()]) if (!known.has(n)) this.rows.delete(n);
-    for (const n of names) if (!this.rows.has(n)) this.rows.set(n, { name: n, phase: 'listed', status: 'unknown', drift: 'unknown' });
-    this.order = names;
-    this.publishList({ error: null });
+    this.list.setNames(names);
     this.markListed();
     await pool(
       names,
@@ -424,21 +227,26 @@ export class InstanceService {
             const rf = await this.loadFile(name);
             const status = await instanceStatus(this.root, name);
             const view = buildInstanceView({ rf, live: null, liveStatus: status === 'running' ? { kind: 'not-asked' } : { kind: 'stopped' }, pending: [] });
-            this.setRow(name, { ...this.summaryOf(view), status, drift: status === 'running' ? 'unknown' : 'none' });
+            this.list.setRow(name, { ...summaryOf(view), status, drift: status === 'running' ? 'unknown' : 'none' });
           }
         } catch (error) {
           if (signal.aborted) return;
           const status = await instanceStatus(this.root, name).catch(() => 'unknown' as const);
-          this.setRow(name, { phase: 'error', status, error: oneLine(error), drift: 'unknown' });
+          this.list.setRow(name, { phase: 'error', status, error: firstLineOf(error), drift: 'unknown' });
         }
       },
       signal,
     );
-    if (!signal.aborted) this.publishList({ phase: 'ready', refreshedAt: Date.now() });
+    if (!signal.aborted) this.list.publish({ phase: 'ready', refreshedAt: Date.now() });
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Actions
+  // Actions (action-runner.ts)
+
+  /** Whether an action is running on the instance (its socket is in use by us). */
+  isActing(name: string): boolean {
+    return this.actions.isActing(name);
+  }
 
   /** A fresh UUID for a device the wizard is about to add (so preview and run use the same id). */
   newUuid(): string {
@@ -446,57 +254,21 @@ export class InstanceService {
   }
 
   /** The plan of an action (one short QMP connection when the instance runs; nothing changes). */
-  async preview(action: Action, signal?: AbortSignal): Promise<Plan> {
-    if (this.readOnly) throw new RefusedError(this.readOnly);
-    return previewAction(action, {
-      root: this.root,
-      signal: this.linked(signal),
-      greetingTimeoutMs: 1_000,
-      ...(this.transcript ? { transcript: this.transcript } : {}),
-    });
+  preview(action: Action, signal?: AbortSignal): Promise<Plan> {
+    return this.actions.preview(action, signal);
   }
 
-  /**
-   * Runs an action for real (the executor: lock, re-plan against QEMU, steps, verify, runtime file).
-   * Never throws for what the operator should read: the result says what happened.
-   */
+  /** Runs an action for real; never throws for what the operator should read (see ActionRunner.run). */
   run(action: Action, opts: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<ActionResult> {
-    const result = this.runNow(action, opts);
-    this.running.add(result);
-    void result.finally(() => this.running.delete(result));
-    return result;
+    return this.actions.run(action, opts);
   }
 
   /**
    * After dispose() (which cancels their waits): waits until the actions still under way have
    * finished undoing what they did, and returns one line per action saying what state it left.
    */
-  async settle(): Promise<string[]> {
-    const results = await Promise.all([...this.running]);
-    return results.map((r) => (r.ok ? `${r.outcome.status}: ${r.outcome.message}` : r.message));
-  }
-
-  private async runNow(action: Action, opts: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void }): Promise<ActionResult> {
-    if (this.readOnly) return { ok: false, message: this.readOnly, outcome: null, refused: true };
-    const name = action.instance;
-    this.acting.add(name);
-    try {
-      const outcome = await runAction(action, {
-        root: this.root,
-        signal: this.linked(opts.signal),
-        ...(this.transcript ? { transcript: this.transcript } : {}),
-        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      });
-      return { ok: true, outcome };
-    } catch (error) {
-      if (error instanceof ActionFailedError) return { ok: false, message: error.message, outcome: error.outcome, refused: false };
-      const refused = error instanceof RefusedError || error instanceof InputError;
-      const message = error instanceof PlugboardError ? error.message : `internal error: ${oneLine(error)}`;
-      return { ok: false, message, outcome: null, refused };
-    } finally {
-      this.acting.delete(name);
-      this.files.delete(name);
-    }
+  settle(): Promise<string[]> {
+    return this.actions.settle();
   }
 
   checkDiskPath(path: string, diskType: string, name?: string): Promise<FieldCheck> {
@@ -506,6 +278,29 @@ export class InstanceService {
 
   completePath(prefix: string): Promise<string[]> {
     return completePath(prefix);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The session's extras (the demo)
+
+  /** Lines about the session shown above every screen (the demo's sandbox…). */
+  get banner(): readonly string[] {
+    return this.bannerLines;
+  }
+
+  setBanner(lines: readonly string[]): void {
+    this.bannerLines = lines;
+    this.subscribers.changed();
+  }
+
+  /** Notes about one instance (why its PCI unplugs stay pending in the demo…). */
+  notes(name: string): readonly string[] {
+    return this.notesByName.get(name) ?? NO_NOTES;
+  }
+
+  setNotes(name: string, lines: readonly string[]): void {
+    this.notesByName.set(name, lines);
+    this.subscribers.changed();
   }
 
   /** A spare disk image no instance uses yet (the demo's), to propose in the wizard. */

@@ -1,29 +1,14 @@
 /**
- * What the interactive view shows of one instance, computed from the core: the runtime file, the
- * bus model (with the live state laid over it when QEMU answered), the drift, the pending unplugs,
- * and where the next hot-added disk and NIC go. Pure: `buildInstanceView` takes what was read.
+ * What the interactive view shows of one instance: a reading of the read path
+ * (usecases/read-instance.ts: the runtime file, the bus model with the live state laid over it when
+ * QEMU answered, the drift, the pending unplugs, where the next hot-added disk and NIC go) plus the
+ * marks of each device. Pure: `viewOf` takes a reading, `buildInstanceView` what a test made up.
  */
-import { allocate } from '../bus/allocate.js';
-import { buildBusModel } from '../bus/model.js';
-import type { AllocationResult, BusModel } from '../bus/types.js';
-import { computeDrift, type Drift, type DriftItem } from '../live/drift.js';
-import { overlayLive } from '../live/overlay.js';
+import type { Drift, DriftItem } from '../live/drift.js';
 import type { PendingUnplug } from '../live/pending.js';
 import type { LiveState } from '../live/probe.js';
 import type { RuntimeFile } from '../runtime/types.js';
-
-/** How the live part of a view came about. */
-export type LiveStatus =
-  /** QEMU answered at `at` (Date.now()). */
-  | { kind: 'live'; at: number }
-  /** The instance does not run on this node: the runtime file is all there is. */
-  | { kind: 'stopped' }
-  /** Someone else holds the QMP socket (Ganeti itself, another plugboard): try again. */
-  | { kind: 'busy'; message: string }
-  /** QEMU could not be asked, for another reason (the message says which). */
-  | { kind: 'error'; message: string }
-  /** Not asked (yet). */
-  | { kind: 'not-asked' };
+import { instancePicture, type InstanceReading, type LiveStatus } from '../usecases/read-instance.js';
 
 /**
  * How a device on the map compares with QEMU:
@@ -35,25 +20,10 @@ export type LiveStatus =
  */
 export type DeviceMark = 'ok' | 'drift' | 'pending' | 'missing' | 'live-only';
 
-export interface NextPlaces {
-  disk: AllocationResult;
-  nic: AllocationResult;
-}
-
-export interface InstanceView {
+export interface InstanceView extends InstanceReading {
   name: string;
-  rf: RuntimeFile;
-  /** The runtime file's model, with QEMU's state laid over it when QEMU answered. */
-  model: BusModel;
-  live: LiveState | null;
-  liveStatus: LiveStatus;
-  drift: Drift | null;
-  pending: readonly PendingUnplug[];
   /** By device id; devices not listed are `ok`. */
   marks: ReadonlyMap<string, DeviceMark>;
-  next: NextPlaces;
-  /** Problems reading side files (a broken pending-unplug record…): shown, never fatal. */
-  warnings: string[];
   /** Date.now() when the view was built. */
   builtAt: number;
 }
@@ -83,6 +53,11 @@ export function marksOf(drift: Drift | null): Map<string, DeviceMark> {
   return marks;
 }
 
+/** The view of a reading. */
+export function viewOf(reading: InstanceReading, now: number = Date.now()): InstanceView {
+  return { ...reading, name: reading.rf.instance, marks: marksOf(reading.drift), builtAt: now };
+}
+
 export interface ViewInputs {
   rf: RuntimeFile;
   live: LiveState | null;
@@ -92,27 +67,10 @@ export interface ViewInputs {
   now?: number;
 }
 
+/** A view from parts (tests, previews of made-up states): the read path's picture of them. */
 export function buildInstanceView(inputs: ViewInputs): InstanceView {
-  const { rf, live } = inputs;
-  const fileModel = buildBusModel(rf);
-  const model = live ? overlayLive(fileModel, live) : fileModel;
-  const drift = live ? computeDrift(rf, live, inputs.pending) : null;
-  return {
-    name: rf.instance,
-    rf,
-    model,
-    live,
-    liveStatus: inputs.liveStatus,
-    drift,
-    pending: inputs.pending,
-    marks: marksOf(drift),
-    next: {
-      disk: allocate(model, rf, { kind: 'disk' }),
-      nic: allocate(model, rf, { kind: 'nic' }),
-    },
-    warnings: inputs.warnings ?? [],
-    builtAt: inputs.now ?? Date.now(),
-  };
+  const { rf, live, pending } = inputs;
+  return viewOf({ rf, live, liveStatus: inputs.liveStatus, pending, warnings: inputs.warnings ?? [], ...instancePicture(rf, live, pending) }, inputs.now);
 }
 
 /** The drift in one word for the instance list: none, drift, pending (an unplug waits), or unknown (QEMU not asked). */

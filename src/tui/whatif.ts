@@ -13,6 +13,7 @@
  */
 import { buildBusModel } from '../bus/model.js';
 import type { BusModel } from '../bus/types.js';
+import { messageOf, PlugboardError } from '../errors.js';
 import { GANETI_SCSI_SLOTS, PCI_SLOT_COUNT } from '../bus/controllers.js';
 import { deviceOptions, type StartOption } from '../qemu/options.js';
 import { cloneJson } from '../runtime/json.js';
@@ -75,7 +76,7 @@ export function kvmCmdFor(kvmCmd: readonly Json[], params: WhatIfParams): Json[]
   return out;
 }
 
-class SlotsFull extends Error {}
+class SlotsFull extends PlugboardError {}
 
 /** Ganeti `utils.GetFreeSlot(slots, reserve=True)`. */
 function takeFree(slots: boolean[], bus: string): number {
@@ -153,7 +154,7 @@ export function whatIf(rf: RuntimeFile, params: WhatIfParams): WhatIfResult {
   try {
     options = deviceOptions(next);
   } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
+    error = messageOf(e);
   }
   if (rf.format !== 'current' || rf.upgrades.length > 0) {
     notes.push('legacy device ids (hotdisk-…) are replaced by the current ones (disk-…) at the next start');

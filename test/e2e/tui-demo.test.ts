@@ -9,8 +9,8 @@
  * its own socket and is killed in afterAll, with any QEMU of this test's sandbox still running.
  * $CI is removed from the pane's environment: ink changes its output when it is set.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ import { probeLive } from '../../src/live/probe.js';
 import { withQmp } from '../../src/qmp/client.js';
 import { loadRuntimeFile } from '../../src/runtime/load.js';
 import { qmpSocketPath, runtimeFilePath } from '../../src/runtime/root.js';
+import { buildIfStale } from '../helpers/bundle.js';
 import { requireQemu } from '../helpers/qemu.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -51,7 +52,7 @@ async function see(expected: string | RegExp, timeoutMs = 30_000): Promise<strin
     );
   } catch (error) {
     const pane = tmux('list-panes', '-t', SESSION, '-F', 'dead=#{pane_dead} status=#{pane_dead_status}').trim();
-    throw new Error(`${(error as Error).message}; pane ${pane}; the screen was:\n${screen()}`);
+    throw new Error(`${(error as Error).message}; pane ${pane}; the screen was:\n${screen()}`, { cause: error });
   }
 }
 
@@ -59,29 +60,6 @@ async function see(expected: string | RegExp, timeoutMs = 30_000): Promise<strin
 async function key(k: string, expected: string | RegExp, timeoutMs?: number): Promise<string> {
   tmux('send-keys', '-t', SESSION, k);
   return see(expected, timeoutMs);
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ when a source file is newer than it (tsc writes even when others' files have type errors). */
-async function buildIfStale(): Promise<void> {
-  const entry = path.join(repo, 'dist', 'bundle', 'app-entry.js');
-  const built = existsSync(entry) ? Math.min(statSync(entry).mtimeMs, statSync(path.join(repo, 'dist', 'src', 'cli', 'main.js')).mtimeMs) : 0;
-  if (built > Math.max(newestMtime(path.join(repo, 'src')), newestMtime(path.join(repo, 'components')))) return;
-  await new Promise<void>((resolve) => {
-    execFile(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: repo, timeout: 180_000 }, () =>
-      // then the bundle bin/plugboard.js loads, as `npm run build` does
-      execFile(process.execPath, [path.join(repo, 'bin', 'build-bundle.mjs')], { cwd: repo, timeout: 120_000 }, () => resolve()),
-    );
-  });
-  if (!existsSync(entry)) throw new Error('npm run build did not produce dist/bundle/app-entry.js');
 }
 
 /** Pids of the processes whose command line holds the sandbox path (the demo's QEMUs). */
@@ -164,7 +142,7 @@ describe('plugboard demo in a terminal', () => {
     expect(image).toBeTruthy();
     s = await key('Enter', 'address: scsi.0 target 2');
     expect(s).toMatch(/device_add \{"drive":"disk-[0-9a-f-]+","driver":"scsi-hd"/);
-    await key('Enter', 'y yes, hot-add it now');
+    await key('Enter', 'yes, hot-add it now');
     s = await key('y', /✓ hot-added (disk-[0-9a-f-]+) at scsi\.0 target 2/, 30_000);
     const id = /✓ hot-added (disk-[0-9a-f-]+)/.exec(s)![1]!;
     expect(s).toContain('QMP transcript of this action');
@@ -186,8 +164,8 @@ describe('plugboard demo in a terminal', () => {
     await key('u', 'Type yes and Enter to unplug disk');
     for (const c of ['y', 'e']) tmux('send-keys', '-t', SESSION, c);
     await key('s', /> yes/);
-    s = await key('Enter', `✓ unplugged ${id}`, 30_000);
-    s = await key('Enter', /t2 +\+ +next hot-added disk/);
+    await key('Enter', `✓ unplugged ${id}`, 30_000);
+    await key('Enter', /t2 +\+ +next hot-added disk/);
 
     const gone = await probe(root, 'db1');
     expect(gone.rf.disks.map((d) => ('id' in d.hvinfo ? d.hvinfo.id : ''))).not.toContain(id);

@@ -2,7 +2,7 @@
  * Small helpers shared by the action tests: the commands a transcript shows were sent, an action's
  * failure or refusal as a value, and the CLI run in-process against a root.
  */
-import { ActionFailedError } from '../../src/actions/executor.js';
+import { ActionFailedError } from '../../src/executor/outcome.js';
 import { main } from '../../src/cli/main.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { InputError, RefusedError } from '../../src/errors.js';

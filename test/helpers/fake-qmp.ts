@@ -37,6 +37,8 @@ export interface FakeQmpOptions {
   autoCapabilities?: boolean;
   /** Called for every other command; if absent, commands wait in `nextCommand()` for the test. */
   handler?: (cmd: FakeCommand, conn: FakeQmpConnection) => void;
+  /** Listen here (e.g. an instance's ctrl/NAME.qmp) instead of in a temp dir of its own. */
+  socketPath?: string;
 }
 
 /** A queue whose `shift` waits (with a deadline) for the next item. */
@@ -197,7 +199,7 @@ export class FakeQmpServer {
 
   static async start(options: FakeQmpOptions = {}): Promise<FakeQmpServer> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pb-fakeqmp-'));
-    const socketPath = path.join(dir, 'fake.qmp');
+    const socketPath = options.socketPath ?? path.join(dir, 'fake.qmp');
     const server = net.createServer();
     const fake = new FakeQmpServer(dir, socketPath, server);
     server.on('connection', (socket) => {
@@ -226,6 +228,7 @@ export class FakeQmpServer {
     await Promise.all(this.connections.map((c) => c.closed));
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.path, { force: true });
   }
 }
 

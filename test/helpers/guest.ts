@@ -2,12 +2,12 @@
  * The tiny TCG test guest built by `test/setup/prepare.sh` into `.cache/guest/`: Debian's cloud
  * kernel (ACPI PCI hotplug built in) and a busybox initramfs that loads the virtio drivers, prints
  * `PLUGBOARD-GUEST-READY` on ttyS0 and stays up. A running guest acknowledges PCI unplug requests,
- * which a paused or OS-less QEMU never does (FACTS: "Unplug").
+ * which a paused or OS-less QEMU never does (docs/qemu-ganeti-facts.md, "Unplug").
  *
  * The serial console is a Unix socket that THIS process listens on and QEMU connects to as a client
  * (`-chardev socket,path=…` without `server`): QEMU connects during start-up, before the guest runs,
  * so no console output is lost, and waiting for the ready marker is event-driven (no polling).
- * A `device_del` sent before the marker can be lost (FACTS): wait for `waitForReady()` first.
+ * A `device_del` sent before the marker can be lost (same section): wait for `waitForReady()` first.
  *
  *   const serial = await GuestSerial.listen(path.join(dir, 'serial.sock'));
  *   const qemu = await launchQemu({ ...GUEST_QEMU_OPTIONS, qmpSocket,

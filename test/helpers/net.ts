@@ -29,7 +29,7 @@ function ip(...args: string[]): string {
 /** Throws unless this process can make bridges and taps (root, /dev/net/tun, ip). */
 export function requireNetAdmin(): void {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) throw new Error('NIC integration tests need root (they create bridges and taps)');
-  let tun = false;
+  let tun: boolean;
   try {
     tun = statSync('/dev/net/tun').isCharacterDevice();
   } catch {

@@ -1,8 +1,12 @@
 /**
- * Tools of the hardening tests (test/unit/hardening-*.test.ts, test/integration/hardening-*.test.ts):
+ * Tools of the bad-input, fault, concurrency and interrupt tests (test/unit/runtime-hostile-corpus,
+ * runtime-fuzz, runtime-root-safety, runtime-tempfiles, cli-root-links, executor-qmp-faults;
+ * test/integration/ganeti-hostile-corpus, executor-qemu-faults, cli-concurrency, cli-interrupts):
  * the hostile corpus, generated huge and deep inputs, snapshots of a root's bytes, the figures the
  * tests print (inputs tried, faults injected, data lost), a mini QEMU for the fake QMP server, a
  * QMP proxy that injects faults in front of a real QEMU, and the CLI run as a real child process.
+ * (Over 500 lines: the tools are small and independent; they live in one file so that a test of
+ * bad input imports one module. Split it by tool when one of them grows.)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -375,6 +379,10 @@ export class QmpProxy {
     this.sockets.add(upstream);
     const dropIds = new Set<unknown>();
     const cutIds = new Set<unknown>();
+    // Once a reply is cut, nothing more reaches the client: a reply QEMU sent right behind it (to a
+    // command pipelined with it) read in the same chunk would otherwise be written before the close,
+    // glued to the half line.
+    let cut = false;
     const closeBoth = () => {
       client.destroy();
       upstream.destroy();
@@ -407,8 +415,9 @@ export class QmpProxy {
       } catch {
         id = undefined;
       }
-      if (id !== undefined && dropIds.has(id)) return;
+      if (cut || (id !== undefined && dropIds.has(id))) return;
       if (id !== undefined && cutIds.has(id)) {
+        cut = true;
         client.write(line.slice(0, Math.floor(line.length / 2)), () => closeBoth());
         return;
       }

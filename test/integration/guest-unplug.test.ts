@@ -1,7 +1,7 @@
 /**
  * The test guest (test/helpers/guest.ts) really acknowledges PCI unplug requests: what the
  * integration tests of hot-unplug rely on. With no guest OS QEMU never sends DEVICE_DELETED for a PCI
- * device (FACTS), so each test below would time out if the guest did not boot or did not answer ACPI.
+ * device (docs/qemu-ganeti-facts.md, "Unplug"), so each test below would time out if the guest did not boot or did not answer ACPI.
  * Boot time and unplug latencies are printed (no timed assertions).
  */
 import fs from 'node:fs';

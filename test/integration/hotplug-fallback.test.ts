@@ -1,6 +1,6 @@
 /**
  * A SCSI disk hot-add asks QEMU only which devices there are, what backs them and the addresses of
- * the SCSI devices the runtime file does not describe (src/actions/executor.ts probeFor); QEMU is
+ * the SCSI devices the runtime file does not describe (src/usecases/run-action.ts probeFor); QEMU is
  * the arbiter of what was not asked: a `device_add` it refuses because the target is taken
  * ("lun already used by 'ID'") is undone, everything is probed, and the hot-add is planned and run
  * once more — or refused with the reason when QEMU refuses again. Against a real QEMU 7.2 (paused,
@@ -10,7 +10,8 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runAction, type ProgressEvent } from '../../src/actions/executor.js';
+import { runAction } from '../../src/usecases/run-action.js';
+import type { ProgressEvent } from '../../src/executor/outcome.js';
 import type { Outcome } from '../../src/actions/types.js';
 import { computeDrift } from '../../src/live/drift.js';
 import { Transcript } from '../../src/qmp/transcript.js';

@@ -5,7 +5,7 @@
  * test guest acknowledges (done, entry removed). Guest unplug latency is printed, not asserted.
  */
 import { describe, expect, it } from 'vitest';
-import { runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import { readPending } from '../../src/live/pending.js';
 import { Transcript } from '../../src/qmp/transcript.js';
 import { diskIds, startSandbox, useSandboxCleanup, type TestSandbox } from '../helpers/sandbox.js';
@@ -66,7 +66,7 @@ describe('virtio-blk-pci on a paused VM (no guest)', () => {
     expect(sb.runtimeText()).toBe(before);
     expect((await readPending(sb.root, 'vm2'))[0]!.since).toBe(since);
 
-    // system_reset completes pending unplugs (FACTS); the next unplug only removes the entry.
+    // system_reset completes pending unplugs (docs/qemu-ganeti-facts.md, "Unplug"); the next unplug only removes the entry.
     await sb.qmp((q) => q.execute('system_reset'));
     const third = await cli(sb, 'unplug', 'disk', 'vm2', id);
     expect(third.code).toBe(0);

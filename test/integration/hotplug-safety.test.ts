@@ -8,7 +8,7 @@
 import { appendFileSync, copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import type { Outcome, PlanJson } from '../../src/actions/types.js';
 import { RefusedError } from '../../src/errors.js';
 import { readPending } from '../../src/live/pending.js';

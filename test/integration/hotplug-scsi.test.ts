@@ -1,12 +1,12 @@
 /**
- * SCSI disk hot-add and unplug through the executor (src/actions/executor.ts) against a real QEMU
+ * SCSI disk hot-add and unplug through runAction (src/usecases/run-action.ts, the executor in src/executor/) against a real QEMU
  * 7.2 (paused TCG, no guest: SCSI unplugs need none), on each SCSI controller, with both backend
  * styles (Ganeti 3.0's `-drive`/`drive_add` and newer Ganeti's `-blockdev`/`blockdev-add`).
  * After every action the runtime file and QEMU must agree (no drift), and an unplugged disk's
  * backend must be gone. Timings are printed (no timed assertions).
  */
 import { describe, expect, it } from 'vitest';
-import { runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import type { Outcome } from '../../src/actions/types.js';
 import { computeDrift } from '../../src/live/drift.js';
 import { Transcript } from '../../src/qmp/transcript.js';

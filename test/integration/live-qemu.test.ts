@@ -15,7 +15,7 @@ import { computeDrift } from '../../src/live/drift.js';
 import { overlayLive } from '../../src/live/overlay.js';
 import { prunePending, readPending, recordPendingUnplug } from '../../src/live/pending.js';
 import { probeLive } from '../../src/live/probe.js';
-import { QmpClient, withQmp } from '../../src/qmp/index.js';
+import { QmpClient, withQmp } from '../../src/qmp/client.js';
 import { loadRuntimeFile } from '../../src/runtime/load.js';
 import type { RuntimeFile } from '../../src/runtime/types.js';
 import { startTestQemu, useTestQemuCleanup } from '../helpers/qemu.js';

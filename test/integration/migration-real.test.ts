@@ -19,13 +19,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileS
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import { createRoot, createSandboxInstance, type SandboxInstanceSpec } from '../../src/demo/sandbox.js';
 import { probeLive } from '../../src/live/probe.js';
 import { instanceArgv, launchFromRuntime, launchInstance } from '../../src/qemu/instance.js';
 import type { QemuHandle } from '../../src/qemu/launch.js';
-import { checkMigration } from '../../src/qemu/migration-check.js';
-import { withQmp } from '../../src/qmp/index.js';
+import { checkMigration } from '../../src/usecases/check/run.js';
+import { withQmp } from '../../src/qmp/client.js';
 import { parseRuntimeText } from '../../src/runtime/load.js';
 import { runtimeFilePath } from '../../src/runtime/root.js';
 import { requireQemu } from '../helpers/qemu.js';

@@ -11,7 +11,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, bench, describe } from 'vitest';
-import { QmpClient } from '../../src/qmp/index.js';
+import { QmpClient } from '../../src/qmp/client.js';
 import { startTestQemu, stopTestQemus, type TestQemu } from '../helpers/qemu.js';
 
 const RUNS = 50;

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterEach, describe, expect, it } from 'vitest';
 import { QemuLaunchError, launchQemu, type QemuHandle } from '../../src/qemu/launch.js';
-import { QmpAbortedError, QmpClient, withQmp } from '../../src/qmp/index.js';
+import { QmpClient, withQmp } from '../../src/qmp/client.js';
+import { QmpAbortedError } from '../../src/qmp/errors.js';
 import { requireQemu, startTestQemu, useTestQemuCleanup } from '../helpers/qemu.js';
 import { waitFor, within } from '../helpers/wait.js';
 

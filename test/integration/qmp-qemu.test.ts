@@ -6,14 +6,9 @@ import { writeFileSync, truncateSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  HmpCommandError,
-  QmpBusyError,
-  QmpClient,
-  QmpCommandError,
-  Transcript,
-  withQmp,
-} from '../../src/qmp/index.js';
+import { QmpClient, withQmp } from '../../src/qmp/client.js';
+import { HmpCommandError, QmpBusyError, QmpCommandError } from '../../src/qmp/errors.js';
+import { Transcript } from '../../src/qmp/transcript.js';
 import { startTestQemu, useTestQemuCleanup } from '../helpers/qemu.js';
 import { within } from '../helpers/wait.js';
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { machineFamily, machineOf, predictPci, type Prediction } from '../../src/bus/kvmcmd.js';
+import { predictPci } from '../../src/bus/kvmcmd.js';
+import { machineFamily, machineOf } from '../../src/bus/kvmcmd-options.js';
+import type { Prediction } from '../../src/bus/prediction.js';
 import { parseQemuArgv, parseOptsValue, parsePciAddr, withoutOptions } from '../../src/qemu/argv.js';
 import { fixture, nodefaults } from './bus-helpers.js';
 

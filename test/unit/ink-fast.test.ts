@@ -10,7 +10,7 @@
  * The last test bundles a real screen (the instance list) with esbuild twice, with and without the
  * plugin (bin/esbuild-ink-fast.mjs), and compares what ink renders.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -23,6 +23,7 @@ import InkOutput from '../../node_modules/ink/build/output.js';
 import FastOutput, { clearOutputCaches, type Clip, type OutputTransformer } from '../../components/ink-fast/output.js';
 import { Generations } from '../../components/ink-fast/cache.js';
 import fastStringWidth, { simpleWidth, unitWidth } from '../../components/ink-fast/string-width.js';
+import { createSandboxInstance } from '../../src/demo/sandbox.js';
 import { InstanceService } from '../../src/tui/service.js';
 import { makeRoot } from './tui-helpers.js';
 
@@ -268,8 +269,8 @@ describe('the bundle with the plugin', () => {
       `import React from 'react';`,
       `import { renderToString } from 'ink';`,
       `import { App } from ${JSON.stringify(path.join(REPO, 'components', 'App.js'))};`,
-      `export function screen(service: any, size: { columns: number; rows: number }): string {`,
-      `  return renderToString(<App service={service} title="plugboard test" size={size} />, { columns: size.columns });`,
+      `export function screen(service: any, size: { columns: number; rows: number }, first?: any): string {`,
+      `  return renderToString(<App service={service} title="plugboard test" size={size} first={first} />, { columns: size.columns });`,
       `}`,
     ].join('\n');
     const outfile = path.join(tmp, `screen-${fast ? 'fast' : 'ink'}.mjs`);
@@ -316,11 +317,27 @@ describe('the bundle with the plugin', () => {
       type Screen = { screen(service: InstanceService, size: { columns: number; rows: number }): string };
       const ink = (await import(pathToFileURL(inkFile).href)) as Screen;
       const fast = (await import(pathToFileURL(fastFile).href)) as Screen;
-      for (const size of [{ columns: 160, rows: 50 }, { columns: 80, rows: 24 }, { columns: 40, rows: 10 }]) {
+      for (const size of [{ columns: 160, rows: 50 }, { columns: 80, rows: 24 }, { columns: 60, rows: 10 }, { columns: 40, rows: 10 }]) {
         const expected = ink.screen(service, size);
-        expect(expected).toMatch(/> db1\b/);
-        expect(expected).toContain('\x1b[7m'); // styled: the selection is inverse
+        // Under 60 columns: the screen says it is too small.
+        expect(expected).toMatch(size.columns >= 60 ? /> db1\b/ : /terminal too small \(need 60×8\)/);
+        if (size.columns >= 60) expect(expected).toContain('\x1b[7m'); // styled: the selection is inverse
         expect(fast.screen(service, size)).toBe(expected);
+      }
+      // A device detail whose words from outside are shown escaped (marked inverse), and a screen
+      // too small to lay out: the same bytes, and no raw control character but SGR's.
+      const hostile = await createSandboxInstance(testRoot.root, { name: 'hostile1', diskType: 'scsi-hd', scsiControllerType: 'lsi', disks: 2, nics: 1 }, '/usr/bin/qemu-system-x86_64');
+      const doc = JSON.parse(readFileSync(hostile.runtimeFile, 'utf8')) as [unknown[], { nicparams: { link: string } }[], unknown, [unknown, string, unknown][]];
+      doc[3][0]![1] = `/srv/\u001b]0;TITLE\u0007\u009b2J\u202e磁盘.img`;
+      writeFileSync(hostile.runtimeFile, JSON.stringify(doc));
+      await service.loadView('hostile1');
+      const first = [{ kind: 'instance', name: 'hostile1' }, { kind: 'detail', name: 'hostile1', place: { bus: 'scsi.0', target: 0 } }];
+      for (const size of [{ columns: 160, rows: 50 }, { columns: 80, rows: 24 }, { columns: 61, rows: 16 }, { columns: 40, rows: 10 }]) {
+        const expected = (ink as unknown as { screen(s: InstanceService, z: typeof size, f: unknown): string }).screen(service, size, first);
+        expect(expected.replace(/\u001b\[[0-9;]*m/g, '')).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+        if (size.columns > 60) expect(expected).toContain('\x1b[7m\\x1b');
+        else expect(expected).toContain('terminal too small');
+        expect((fast as unknown as { screen(s: InstanceService, z: typeof size, f: unknown): string }).screen(service, size, first)).toBe(expected);
       }
     } finally {
       if (saved === undefined) delete process.env['FORCE_COLOR'];

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { frameHeight, instanceLayout, pciGridRows, pciSlotsPerRow, PCI_CELL_NARROW, PCI_CELL_WIDE, PCI_ROW_LABEL, scrollWindow } from '../../components/layout.js';
+import { frameHeight, instanceLayout as fittedLayout, instanceLines, pciGridRows, pciSlotsPerRow, PCI_CELL_NARROW, PCI_CELL_WIDE, PCI_ROW_LABEL, scrollWindow, type InstanceLayout, type Size } from '../../components/layout.js';
 import { cellText, mapCells, scsiRows, targetRange, type PciCell } from '../../components/instance/cells.js';
 import { legendLines } from '../../components/instance/Legend.js';
 import { scsiTitle, scsiVisibleRows } from '../../components/instance/ScsiMap.js';
@@ -17,6 +17,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The layout at a size where it fits. */
+function instanceLayout(size: Size, scsiRowsNeeded?: number): InstanceLayout {
+  const l = fittedLayout(size, scsiRowsNeeded);
+  if (!l.fits) throw new Error(`no layout at ${size.columns}×${size.rows}: needs ${l.need.columns}×${l.need.rows}`);
+  return l;
+}
 
 describe('PCI grid', () => {
   it('puts 8 slots per row when they fit, then 4, then 2', () => {
@@ -33,8 +40,10 @@ describe('PCI grid', () => {
     expect(l).toMatchObject({ sideBySide: true, perRow: 8, cellWidth: PCI_CELL_NARROW });
     expect(l.pciWidth + l.scsiWidth).toBe(80);
     expect(l.scsiWidth).toBeGreaterThanOrEqual(30);
+    expect(l).toMatchObject({ noteLines: 1, selectionLines: 2, nextLines: 1, legendLines: 2 });
     const lines = 1 + l.noteLines + l.paneInner + 2 + 2 + 1 + 2 + l.messageLines + 1;
     expect(lines).toBe(frameHeight({ columns: 80, rows: 24 }));
+    expect(instanceLines(l)).toBe(lines);
     expect(l.paneInner).toBeGreaterThanOrEqual(2 + pciGridRows(8));
     expect(l.scsiListRows).toBeGreaterThanOrEqual(8);
     expect(l.messageLines).toBeGreaterThanOrEqual(1);
@@ -48,13 +57,15 @@ describe('PCI grid', () => {
     expect(big.messageLines).toBeGreaterThanOrEqual(small.messageLines);
   });
 
-  it('never needs more lines than the frame has, for any terminal from 80×24 up', () => {
+  it('never needs more lines than the frame has, for any terminal from 60×16 up', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 80, max: 400 }), fc.integer({ min: 24, max: 200 }), (columns, rows) => {
-        const l = instanceLayout({ columns, rows });
-        const panes = l.sideBySide ? l.paneInner + 2 : l.paneInner + 2 + l.scsiListRows + 1 + 2;
-        const used = 1 + l.noteLines + panes + 2 + 1 + 2 + l.messageLines + 1;
-        expect(used).toBeLessThanOrEqual(frameHeight({ columns, rows }));
+      fc.property(fc.integer({ min: 60, max: 400 }), fc.integer({ min: 16, max: 200 }), fc.option(fc.integer({ min: 1, max: 300 })), (columns, rows, scsi) => {
+        const l = instanceLayout({ columns, rows }, scsi ?? undefined);
+        expect(instanceLines(l)).toBeLessThanOrEqual(frameHeight({ columns, rows }));
+        // The panes, the selection and the keys are always there; the SCSI list has a row at least.
+        expect(l.paneInner).toBeGreaterThanOrEqual(l.gridLines);
+        expect(l.scsiListRows).toBeGreaterThanOrEqual(1);
+        expect(l.selectionLines).toBeGreaterThanOrEqual(1);
         expect(l.sideBySide ? l.pciWidth + l.scsiWidth : l.pciWidth).toBeLessThanOrEqual(columns);
         expect(PCI_ROW_LABEL + l.perRow * l.cellWidth + 2).toBeLessThanOrEqual(l.pciWidth);
       }),
@@ -73,6 +84,24 @@ describe('PCI grid', () => {
     const l = instanceLayout({ columns: 60, rows: 40 });
     expect(l.sideBySide).toBe(false);
     expect(l.perRow).toBe(8);
+  });
+
+  it('gives up the notes, the legend, the next line and the messages, in that order, as lines get short', () => {
+    const at = (rows: number) => instanceLayout({ columns: 100, rows });
+    // Side by side at 100 columns: title, panes (8), selection, keys = 11 lines: 12 rows.
+    expect(at(12)).toMatchObject({ messageLines: 0, nextLines: 0, selectionLines: 1, noteLines: 0, legendLines: 0 });
+    expect(at(13)).toMatchObject({ messageLines: 1, nextLines: 0 });
+    expect(at(14)).toMatchObject({ messageLines: 1, nextLines: 1, selectionLines: 1 });
+    expect(at(16)).toMatchObject({ selectionLines: 2, noteLines: 1, legendLines: 0 });
+    expect(at(18)).toMatchObject({ legendLines: 2 });
+  });
+
+  it('says what it needs below the smallest size: more rows for stacked panes, 60 columns at least', () => {
+    expect(fittedLayout({ columns: 100, rows: 11 })).toEqual({ fits: false, need: { columns: 100, rows: 12 } });
+    // 60 columns: the panes are stacked (PCI 8 lines, SCSI at least 4).
+    expect(fittedLayout({ columns: 60, rows: 15 })).toEqual({ fits: false, need: { columns: 60, rows: 16 } });
+    expect(fittedLayout({ columns: 60, rows: 16 }).fits).toBe(true);
+    expect(fittedLayout({ columns: 40, rows: 50 })).toEqual({ fits: false, need: { columns: 60, rows: 16 } });
   });
 });
 

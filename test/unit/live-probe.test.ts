@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LiveProbeError, parseLiveReplies, probeLive, type QmpExecutor } from '../../src/live/probe.js';
+import { parseLiveReplies, probeLive, type QmpExecutor } from '../../src/live/probe.js';
+import { LiveProbeError } from '../../src/live/reply-checks.js';
 import { QmpTimeoutError } from '../../src/qmp/errors.js';
 import { loadQmpFixture, recorded, ReplayQmp } from './live-fixtures.js';
 

@@ -1,22 +1,18 @@
+/**
+ * The QMP client (src/qmp/client.ts) against a real local Unix-socket server that plays QEMU
+ * (greeting, replies by id, events, and every way of misbehaving), torn down after each test.
+ * (Over 500 lines on purpose: one file per module under test, and the client's cases — protocol,
+ * timeouts, aborts, faults, limits — are one list an owner of the client reads through.)
+ */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  HmpCommandError,
-  QmpAbortedError,
-  QmpBusyError,
-  QmpClient,
-  QmpCommandError,
-  QmpConnectError,
-  QmpProtocolError,
-  QmpTimeoutError,
-  Transcript,
-  withQmp,
-  type QmpEvent,
-} from '../../src/qmp/index.js';
+import { QmpClient, withQmp, type QmpEvent } from '../../src/qmp/client.js';
+import { HmpCommandError, QmpAbortedError, QmpBusyError, QmpCommandError, QmpConnectError, QmpProtocolError, QmpTimeoutError } from '../../src/qmp/errors.js';
+import { Transcript } from '../../src/qmp/transcript.js';
 import { PlugboardError } from '../../src/errors.js';
 import { FakeQmpServer, type FakeQmpConnection, type FakeQmpOptions } from '../helpers/fake-qmp.js';
 import { waitFor, within } from '../helpers/wait.js';

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { knownHvparamsSchema, quickKnownHvparams } from '../../src/runtime/hvparams.js';
 import { dumpJson, parseJson, parseJsonCarefully } from '../../src/runtime/json.js';
 import { quickDiskEntry, quickNic, schemaIssuesOf } from '../../src/runtime/schema.js';
-import { REPLY_CHECKS } from '../../src/live/probe.js';
+import { REPLY_CHECKS } from '../../src/live/reply-checks.js';
 import type { Json, JsonObject } from '../../src/runtime/types.js';
 
 const fixture = (name: string): Json[] =>

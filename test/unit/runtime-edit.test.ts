@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InputError, RuntimeFileError } from '../../src/errors.js';
-import { dumpJson, parseRuntimeText, serializeRuntime, withDisk, withNic, withoutDisk, withoutNic } from '../../src/runtime/index.js';
+import { withDisk, withNic, withoutDisk, withoutNic } from '../../src/runtime/edit.js';
+import { dumpJson } from '../../src/runtime/json.js';
+import { parseRuntimeText } from '../../src/runtime/load.js';
+import { serializeRuntime } from '../../src/runtime/serialize.js';
 import type { JsonObject } from '../../src/runtime/types.js';
 
 const read = (rel: string): string => readFileSync(new URL(`../fixtures/${rel}`, import.meta.url), 'utf8');

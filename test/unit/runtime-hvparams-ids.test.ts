@@ -1,19 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  checkNodeName,
-  checkQemuId,
-  deviceId,
-  diskDriver,
-  HOTPLUGGABLE_DISK_TYPES,
-  HOTPLUGGABLE_NIC_TYPES,
-  isScsiDiskType,
-  isUuid,
-  legacyDeviceId,
-  newUuid,
-  NIC_TYPES,
-  nicDriver,
-  readKnownHvparams,
-} from '../../src/runtime/index.js';
+import { diskDriver, HOTPLUGGABLE_DISK_TYPES, HOTPLUGGABLE_NIC_TYPES, isScsiDiskType, NIC_TYPES, nicDriver, readKnownHvparams } from '../../src/runtime/hvparams.js';
+import { checkNodeName, checkQemuId, deviceId, isUuid, legacyDeviceId, newUuid } from '../../src/runtime/ids.js';
 
 describe('readKnownHvparams', () => {
   it('fills what older files miss with the defaults (lsi, 12 reservations, paravirtual)', () => {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dumpJson, JsonSyntaxError, MAX_JSON_DEPTH, parseJson, pyFloatRepr } from '../../src/runtime/json.js';
-import { parseRuntimeText, serializeRuntime } from '../../src/runtime/index.js';
+import { parseRuntimeText } from '../../src/runtime/load.js';
+import { serializeRuntime } from '../../src/runtime/serialize.js';
 import type { Json } from '../../src/runtime/types.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/runtime/${name}`, import.meta.url), 'utf8');

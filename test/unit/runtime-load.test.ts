@@ -2,7 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RuntimeFileError } from '../../src/errors.js';
-import { dumpJson, isUuid, parseJson, parseRuntimeText, serializeRuntime } from '../../src/runtime/index.js';
+import { isUuid } from '../../src/runtime/ids.js';
+import { dumpJson, parseJson } from '../../src/runtime/json.js';
+import { parseRuntimeText } from '../../src/runtime/load.js';
+import { serializeRuntime } from '../../src/runtime/serialize.js';
 import type { Json, JsonObject, RuntimeFile } from '../../src/runtime/types.js';
 
 const FIX = new URL('../fixtures/', import.meta.url);

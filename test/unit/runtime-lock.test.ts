@@ -6,7 +6,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, RefusedError } from '../../src/errors.js';
-import { acquireInstanceLock, breakFilePath, lockFilePath, withInstanceLock } from '../../src/runtime/index.js';
+import { acquireInstanceLock, breakFilePath, lockFilePath, withInstanceLock } from '../../src/runtime/lock.js';
 import { waitFor } from '../helpers/wait.js';
 
 let root: string;

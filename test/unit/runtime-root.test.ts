@@ -5,17 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, NotFoundError } from '../../src/errors.js';
-import {
-  DEFAULT_ROOT,
-  instancePaths,
-  instancePid,
-  instanceStatus,
-  listInstances,
-  nicFilePath,
-  resolveRoot,
-  runtimeFilePath,
-  validateInstanceName,
-} from '../../src/runtime/index.js';
+import { DEFAULT_ROOT, instancePaths, instancePid, instanceStatus, listInstances, nicFilePath, resolveRoot, runtimeFilePath, validateInstanceName } from '../../src/runtime/root.js';
 
 let root: string;
 const children: ChildProcess[] = [];

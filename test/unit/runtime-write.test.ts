@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, NotFoundError, PlugboardError, RefusedError, RuntimeFileError } from '../../src/errors.js';
-import { loadRuntimeFile, MAX_RUNTIME_FILE_BYTES, parseRuntimeText, saveRuntimeFile, serializeRuntime, writeRuntimeFileAtomic } from '../../src/runtime/index.js';
+import { loadRuntimeFile, MAX_RUNTIME_FILE_BYTES, parseRuntimeText } from '../../src/runtime/load.js';
+import { serializeRuntime } from '../../src/runtime/serialize.js';
+import { saveRuntimeFile, writeRuntimeFileAtomic } from '../../src/runtime/write.js';
 
 const fixture = (rel: string): string => readFileSync(new URL(`../fixtures/${rel}`, import.meta.url), 'utf8');
 const isRoot = process.getuid?.() === 0;

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import React from 'react';
 import { render } from 'ink-testing-library';
-import type { ProgressEvent } from '../../src/actions/executor.js';
+import type { ProgressEvent } from '../../src/executor/outcome.js';
 import type { Action, Outcome, Plan } from '../../src/actions/types.js';
 import { createRoot, createSandboxInstance, type SandboxInstanceSpec } from '../../src/demo/sandbox.js';
 import { RefusedError } from '../../src/errors.js';
@@ -36,6 +36,8 @@ export const KEYS = {
 export interface Rendered {
   /** The last frame, ANSI stripped. */
   frame(): string;
+  /** Every frame ink wrote, as written (escape sequences and all). */
+  rawFrames(): readonly string[];
   /** Resolves with the frame once `expected` (text or predicate) holds; rejects at the deadline with the frame. */
   waitFor(expected: string | RegExp | ((frame: string) => boolean), timeoutMs?: number): Promise<string>;
   /** Writes keys (one at a time) and waits for `expected`. */
@@ -108,6 +110,7 @@ export function renderTui(tree: React.ReactElement, size: { columns: number; row
   };
   return {
     frame,
+    rawFrames: () => r.frames,
     waitFor,
     press,
     write,

@@ -117,12 +117,12 @@ describe('PCI map', () => {
     const t = openInstance('web1');
     let f = await t.waitFor('pci.0 slot 0x0c: disk/0');
     expect(gridRow(f, '0x08')).toContain('[D0 ]');
-    f = await t.press(KEYS.right, 'pci.0 slot 0x0d: disk/1');
-    f = await t.press('l', 'pci.0 slot 0x0e: nic/0');
+    await t.press(KEYS.right, 'pci.0 slot 0x0d: disk/1');
+    await t.press('l', 'pci.0 slot 0x0e: nic/0');
     f = await t.press('l', 'pci.0 slot 0x0f: free');
     expect(f).toContain('the next hot-added disk goes here');
-    f = await t.press(KEYS.down, 'pci.0 slot 0x17: free');
-    f = await t.press('k', 'pci.0 slot 0x0f');
+    await t.press(KEYS.down, 'pci.0 slot 0x17: free');
+    await t.press('k', 'pci.0 slot 0x0f');
     f = await t.press(['k', 'h'], 'pci.0 slot 0x06: left to QEMU');
     expect(f).toContain('inside kvm_pci_reservations=12');
   });
@@ -144,10 +144,10 @@ describe('SCSI map', () => {
 
   it('Tab switches between the panes; the selection line follows the pane', async () => {
     const t = openInstance('db1');
-    let f = await t.waitFor('scsi.0 target 0: disk/0');
-    f = await t.press(KEYS.down, 'scsi.0 target 1: disk/1');
-    f = await t.press(KEYS.tab, /pci\.0 slot 0x0c: nic\/0/);
-    f = await t.press(KEYS.tab, 'scsi.0 target 1: disk/1');
+    await t.waitFor('scsi.0 target 0: disk/0');
+    await t.press(KEYS.down, 'scsi.0 target 1: disk/1');
+    await t.press(KEYS.tab, /pci\.0 slot 0x0c: nic\/0/);
+    const f = await t.press(KEYS.tab, 'scsi.0 target 1: disk/1');
     expect(f).toMatch(/>t1 +D1/);
   });
 

@@ -64,19 +64,19 @@ describe('what-if', () => {
     expect(f).toContain('no change from the instance’s parameters');
     expect(f).toMatch(/▸ disk_type +‹ paravirtual +› +\(now\)/);
     // disk_type → scsi-hd (the next value after paravirtual is ide; go to scsi-hd).
-    for (let i = 0; i < 6; i++) f = await t.press(KEYS.right, '‹');
+    for (let i = 0; i < 6; i++) await t.press(KEYS.right, '‹');
     f = await t.waitFor('disk_type=scsi-hd');
     expect(f).toContain('gnt-instance modify -H disk_type=scsi-hd web1');
     expect(f).toMatch(/scsi\.0.* lsi.* 0–7.* 2 used/);
     expect(f).toMatch(/t0 +D0/);
-    f = await t.press([KEYS.tab, KEYS.pageDown], '-device scsi-hd');
-    f = await t.press(KEYS.tab, /▸ disk_type +‹ scsi-hd/);
+    await t.press([KEYS.tab, KEYS.pageDown], '-device scsi-hd');
+    await t.press(KEYS.tab, /▸ disk_type +‹ scsi-hd/);
     // kvm_pci_reservations: down twice, then left 4 times → 8.
-    f = await t.press([KEYS.down, KEYS.down], '▸ kvm_pci_reservations');
+    await t.press([KEYS.down, KEYS.down], '▸ kvm_pci_reservations');
     f = await t.press([KEYS.left, KEYS.left, KEYS.left, KEYS.left], 'kvm_pci_reservations=8');
     expect(f).toContain('gnt-instance modify -H disk_type=scsi-hd,kvm_pci_reservations=8 web1');
     expect(f).toContain('0x00–0x07 left to QEMU');
-    f = await t.press('0', 'no change from the instance’s parameters');
+    await t.press('0', 'no change from the instance’s parameters');
     await t.press(KEYS.escape, 'pci.0 · 32 slots');
   });
 

@@ -35,13 +35,13 @@ describe('unplug', () => {
     expect(f).toMatch(/Unplug disk (disk-[0-9a-f-]+) from db1 \(scsi\.0 target 0\)/);
     expect(f).toContain('Type yes and Enter to unplug disk');
     expect(f).toContain('nothing has been sent yet');
-    f = await t.press(['y', KEYS.enter], 'type yes (the whole word)');
+    await t.press(['y', KEYS.enter], 'type yes (the whole word)');
     expect(service.runs).toHaveLength(0);
     f = await t.press(['e', 's', KEYS.enter], '✓ unplugged disk-');
     expect(service.runs).toHaveLength(1);
     expect(service.runs[0]).toMatchObject({ type: 'unplug-disk', instance: 'db1' });
     expect(f).toContain('✓ 1. ask QEMU to remove');
-    f = await t.press(KEYS.enter, 'scsi.0 target 0: disk/0');
+    await t.press(KEYS.enter, 'scsi.0 target 0: disk/0');
   });
 
   it('Esc keeps the disk: nothing is run', async () => {
@@ -77,9 +77,9 @@ describe('unplug', () => {
     const { t } = openMap('web1');
     await t.waitFor('pci.0 slot 0x0c');
     await t.press('g', 'pci.0 slot 0x00: host bridge');
-    let f = await t.press('u', 'not one of Ganeti');
+    const f = await t.press('u', 'not one of Ganeti');
     expect(f).toContain('plugboard only unplugs those');
     await t.press('G', 'pci.0 slot 0x1f');
-    f = await t.press('u', 'is empty: select a disk or NIC to unplug');
+    await t.press('u', 'is empty: select a disk or NIC to unplug');
   });
 });

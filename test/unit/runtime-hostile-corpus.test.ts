@@ -8,7 +8,7 @@
  * Duplicate keys (the rule, decided here): a key that appears twice in one object is read as
  * Ganeti's simplejson reads it — the LAST value, at the FIRST key's place — and reported in
  * `upgrades` (so `show` lists it); a rewrite writes the key once. If the last value is invalid the
- * file is refused, whatever the first one was. test/integration/hardening-ganeti-corpus.test.ts
+ * file is refused, whatever the first one was. test/integration/ganeti-hostile-corpus.test.ts
  * checks every file of the corpus against Ganeti 3.0's own loader.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -16,15 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, PlugboardError, RuntimeFileError } from '../../src/errors.js';
-import {
-  dumpJson,
-  loadRuntimeFile,
-  MAX_RUNTIME_FILE_BYTES,
-  MAX_RUNTIME_JSON_VALUES,
-  parseRuntimeText,
-  saveRuntimeFile,
-  serializeRuntime,
-} from '../../src/runtime/index.js';
+import { dumpJson } from '../../src/runtime/json.js';
+import { loadRuntimeFile, MAX_RUNTIME_FILE_BYTES, MAX_RUNTIME_JSON_VALUES, parseRuntimeText } from '../../src/runtime/load.js';
+import { serializeRuntime } from '../../src/runtime/serialize.js';
+import { saveRuntimeFile } from '../../src/runtime/write.js';
 import { MAX_JSON_DEPTH } from '../../src/runtime/json.js';
 import { MAX_LISTED_ISSUES, MAX_RUNTIME_DEVICES } from '../../src/runtime/schema.js';
 import type { Json } from '../../src/runtime/types.js';

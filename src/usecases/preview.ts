@@ -4,15 +4,17 @@
  * state; when QEMU does not answer (stopped, busy) or with `--runtime-file`, it plans from the file.
  */
 import path from 'node:path';
-import { PlugboardError } from '../errors.js';
+import { firstLineOf, PlugboardError } from '../errors.js';
 import { withQmp } from '../qmp/client.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { probeLive, type LiveState } from '../live/probe.js';
 import { loadRuntimeFile } from '../runtime/load.js';
 import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import type { RuntimeFile } from '../runtime/types.js';
-import { makePlan, namedBlockNodes, planContext } from './executor.js';
-import type { Action, Plan } from './types.js';
+import { namedBlockNodes } from '../live/backend.js';
+import { planContext } from '../actions/context.js';
+import { makePlan } from '../actions/plan.js';
+import type { Action, Plan } from '../actions/types.js';
 
 export interface PreviewOptions {
   root?: string;
@@ -49,7 +51,7 @@ export async function previewAction(action: Action, opts: PreviewOptions): Promi
       );
     } catch (error) {
       notes.push(
-        `planned from the runtime file only: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+        `planned from the runtime file only: ${firstLineOf(error)}`,
       );
     }
   }

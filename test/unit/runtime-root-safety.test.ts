@@ -15,23 +15,15 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { InputError, RefusedError } from '../../src/errors.js';
 import { pendingFilePath, readPending, recordPendingUnplug } from '../../src/live/pending.js';
-import {
-  acquireInstanceLock,
-  checkRootTree,
-  listInstances,
-  loadRuntimeFile,
-  lockFilePath,
-  qmpSocketPath,
-  runtimeFilePath,
-  validateInstanceName,
-  withInstanceLock,
-  writeRuntimeFileAtomic,
-} from '../../src/runtime/index.js';
+import { loadRuntimeFile } from '../../src/runtime/load.js';
+import { acquireInstanceLock, lockFilePath, withInstanceLock } from '../../src/runtime/lock.js';
+import { checkRootTree, listInstances, qmpSocketPath, runtimeFilePath, validateInstanceName } from '../../src/runtime/root.js';
+import { writeRuntimeFileAtomic } from '../../src/runtime/write.js';
 import { FakeQmpServer } from '../helpers/fake-qmp.js';
 import { CORPUS_DIR, FigureCounter, snapshotTree } from '../hostile/lib.js';
 

@@ -13,7 +13,8 @@
 import { renameSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ActionFailedError, runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/usecases/run-action.js';
+import { ActionFailedError } from '../../src/executor/outcome.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { PlugboardError } from '../../src/errors.js';

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { recordPendingUnplug, pendingFilePath } from '../../src/live/pending.js';
-import { acquireInstanceLock, lockDirPath, writeRuntimeFileAtomic } from '../../src/runtime/index.js';
+import { acquireInstanceLock, lockDirPath } from '../../src/runtime/lock.js';
+import { writeRuntimeFileAtomic } from '../../src/runtime/write.js';
 import { FigureCounter } from '../hostile/lib.js';
 
 const state = vi.hoisted(() => ({ fixed: undefined as number | undefined }));

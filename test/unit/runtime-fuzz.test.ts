@@ -15,18 +15,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runAction } from '../../src/actions/executor.js';
+import { runAction } from '../../src/usecases/run-action.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { InputError, PlugboardError, RuntimeFileError } from '../../src/errors.js';
-import {
-  loadRuntimeFile,
-  parseRuntimeText,
-  serializeRuntime,
-  withDisk,
-  withoutDisk,
-  writeRuntimeFileAtomic,
-} from '../../src/runtime/index.js';
+import { withDisk, withoutDisk } from '../../src/runtime/edit.js';
+import { loadRuntimeFile, parseRuntimeText } from '../../src/runtime/load.js';
+import { serializeRuntime } from '../../src/runtime/serialize.js';
+import { writeRuntimeFileAtomic } from '../../src/runtime/write.js';
 import type { Json, JsonObject } from '../../src/runtime/types.js';
 import { FakeQmpServer } from '../helpers/fake-qmp.js';
 import { CORPUS_DIR, FigureCounter, snapshotTree } from '../hostile/lib.js';
