@@ -85,10 +85,10 @@ else:
 export async function run({ runs = 25 } = {}) {
   const { launchQemu } = await fromDist('src/qemu/launch.js');
   const { QmpClient } = await fromDist('src/qmp/client.js');
-  const { FdHelper } = await fromDist('src/fdpass/helper.js');
-  const { checkDiskPath } = await fromDist('src/fdpass/inspect.js');
-  const { chooseFdset, diskFdSteps, parseFdsets } = await fromDist('src/fdpass/plan.js');
-  const { runFdStep } = await fromDist('src/fdpass/run.js');
+  const { FdHelper } = await fromDist('src/qmp/fdpass/helper.js');
+  const { checkDiskPath } = await fromDist('src/qmp/fdpass/inspect.js');
+  const { chooseFdset, diskFdSteps, parseFdsets } = await fromDist('src/qmp/fdpass/plan.js');
+  const { runFdStep } = await fromDist('src/qmp/fdpass/run.js');
 
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     return [{ name: 'hotplug-scsi-disk-add-fd', ok: null, note: 'needs root (the helper opens the image as root; QEMU runs as nobody)' }];

@@ -266,7 +266,7 @@ export class QmpClient {
 
   /**
    * Runs a QMP command whose line ANOTHER PROCESS writes on this connection: the descriptor helper
-   * (src/fdpass/), which attaches a file descriptor to it (SCM_RIGHTS, which Node's `net` cannot
+   * (src/qmp/fdpass/), which attaches a file descriptor to it (SCM_RIGHTS, which Node's `net` cannot
    * send). The reply comes back here and is matched by id, as for `execute`. `write(line)` is
    * called once everything this client queued before has been handed to the kernel (so the line
    * lands after it); until `write` settles, this client's own lines wait. A `write` that rejects
@@ -289,7 +289,7 @@ export class QmpClient {
           () => this.endExternalWrite(),
           (err: unknown) => {
             this.endExternalWrite();
-            fail(err instanceof Error ? err : new Error(String(err)));
+            fail(err instanceof Error ? err : new PlugboardError(messageOf(err)));
           },
         );
     });

@@ -15,10 +15,10 @@ import path from 'node:path';
 import { afterAll, afterEach } from 'vitest';
 import { QmpClient } from '../../src/qmp/client.js';
 import { QmpCommandError } from '../../src/qmp/errors.js';
-import { FdHelper } from '../../src/fdpass/helper.js';
-import { fdAlreadyGone, runFdStep } from '../../src/fdpass/run.js';
-import { diskFdSteps, parseFdsets, type FdPlanStep, type FdsetInfo } from '../../src/fdpass/plan.js';
-import { checkDiskPath } from '../../src/fdpass/inspect.js';
+import { FdHelper } from '../../src/qmp/fdpass/helper.js';
+import { fdAlreadyGone, runFdStep } from '../../src/qmp/fdpass/run.js';
+import { diskFdSteps, parseFdsets, type FdPlanStep, type FdsetInfo } from '../../src/qmp/fdpass/plan.js';
+import { checkDiskPath } from '../../src/qmp/fdpass/inspect.js';
 import { startTestQemu, type TestQemu, type StartTestQemuOptions } from './qemu.js';
 
 const loops = new Set<string>();

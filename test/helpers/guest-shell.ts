@@ -150,7 +150,7 @@ export class GuestShell {
   /** Polls `command` until `accept(output)`, with a deadline. */
   async waitFor(command: string, accept: (out: string, status: number) => boolean, what: string, timeoutMs = 15_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
-    let last = '';
+    let last: string;
     for (;;) {
       const r = await this.run(command);
       last = `${r.out} (status ${r.status})`;

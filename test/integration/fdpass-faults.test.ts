@@ -9,11 +9,11 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { FdHelper } from '../../src/fdpass/helper.js';
-import { FdHelperError } from '../../src/fdpass/errors.js';
-import { checkDiskPath } from '../../src/fdpass/inspect.js';
-import { chooseFdset, nicFdSteps, tapCreateStep, type FdPlanStep } from '../../src/fdpass/plan.js';
-import { runFdStep } from '../../src/fdpass/run.js';
+import { FdHelper } from '../../src/qmp/fdpass/helper.js';
+import { FdHelperError } from '../../src/qmp/fdpass/errors.js';
+import { checkDiskPath } from '../../src/qmp/fdpass/inspect.js';
+import { chooseFdset, nicFdSteps, tapCreateStep, type FdPlanStep } from '../../src/qmp/fdpass/plan.js';
+import { runFdStep } from '../../src/qmp/fdpass/run.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { QmpCommandError } from '../../src/qmp/errors.js';
 import { useTestQemuCleanup, type TestQemu } from '../helpers/qemu.js';

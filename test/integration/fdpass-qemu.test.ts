@@ -3,15 +3,15 @@
  * (`-runas nobody`; `-chroot` into an empty directory): QEMU cannot open the disks itself, the
  * helper opens them as root and writes `add-fd` with the descriptor; the drive/node is backed by
  * `/dev/fdset/N`. Each hot-add and unplug runs the sequence phase 2's planner will emit (built with
- * src/fdpass/plan.ts), and afterwards QEMU holds no descriptor of the disk and no fdset.
+ * src/qmp/fdpass/plan.ts), and afterwards QEMU holds no descriptor of the disk and no fdset.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FdHelper } from '../../src/fdpass/helper.js';
-import { checkDiskPath } from '../../src/fdpass/inspect.js';
-import { chooseFdset, diskFdSteps, fdsetOf } from '../../src/fdpass/plan.js';
+import { FdHelper } from '../../src/qmp/fdpass/helper.js';
+import { checkDiskPath } from '../../src/qmp/fdpass/inspect.js';
+import { chooseFdset, diskFdSteps, fdsetOf } from '../../src/qmp/fdpass/plan.js';
 import { QmpClient } from '../../src/qmp/client.js';
-import { withFdHelper } from '../../src/fdpass/run.js';
+import { withFdHelper } from '../../src/qmp/fdpass/run.js';
 import { QmpCommandError } from '../../src/qmp/errors.js';
 import { useTestQemuCleanup } from '../helpers/qemu.js';
 import { waitFor } from '../helpers/wait.js';

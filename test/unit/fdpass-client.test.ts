@@ -10,8 +10,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { QmpClient } from '../../src/qmp/client.js';
 import { Transcript } from '../../src/qmp/transcript.js';
-import { FdHelper } from '../../src/fdpass/helper.js';
-import { FdHelperError } from '../../src/fdpass/errors.js';
+import { FdHelper } from '../../src/qmp/fdpass/helper.js';
+import { FdHelperError } from '../../src/qmp/fdpass/errors.js';
 import { FakeQmpServer } from '../helpers/fake-qmp.js';
 import { waitFor } from '../helpers/wait.js';
 

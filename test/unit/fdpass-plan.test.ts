@@ -1,10 +1,10 @@
 /**
- * The plan steps of file-descriptor passing (src/fdpass/plan.ts): exactly Ganeti's names and
+ * The plan steps of file-descriptor passing (src/qmp/fdpass/plan.ts): exactly Ganeti's names and
  * order, the fdset chosen at planning, the preview's words; and the helper's source as it ships.
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { FD_HELPER_SOURCE } from '../../src/fdpass/helper-source.js';
+import { FD_HELPER_SOURCE } from '../../src/qmp/fdpass/helper-source.js';
 import {
   chooseFdset,
   describeFdCommand,
@@ -17,7 +17,7 @@ import {
   parseFdsets,
   tapCreateStep,
   unplugFdsetStep,
-} from '../../src/fdpass/plan.js';
+} from '../../src/qmp/fdpass/plan.js';
 
 const open = { typed: '/var/run/ganeti/instance-disks/web1:2', path: '/dev/drbd7', kind: 'block' as const, direct: true, dev: 5, ino: 77 };
 
@@ -162,7 +162,7 @@ describe('the helper source in the bundle', () => {
   it('survives esbuild with the bundle\'s options (minified whitespace and syntax) byte for byte', async () => {
     const { build } = await import('esbuild');
     const out = await build({
-      entryPoints: [new URL('../../src/fdpass/helper-source.ts', import.meta.url).pathname],
+      entryPoints: [new URL('../../src/qmp/fdpass/helper-source.ts', import.meta.url).pathname],
       bundle: true,
       write: false,
       format: 'esm',

@@ -2,8 +2,9 @@
  * Running file-descriptor steps (./plan.ts) over a QMP connection and its helper: what the executor
  * calls for a step that has `passFd` or an `fd-*` host command, and for their undo.
  */
-import type { QmpClient, QmpCallOptions } from '../qmp/client.js';
-import { QmpCommandError } from '../qmp/errors.js';
+import { InternalError } from '../../errors.js';
+import type { QmpClient, QmpCallOptions } from '../client.js';
+import { QmpCommandError } from '../errors.js';
 import { FdHelperError } from './errors.js';
 import { FdHelper, type FdHelperOptions } from './helper.js';
 import { diskOpenProblem, recheckDiskPath, tapCreateProblem } from './inspect.js';
@@ -69,7 +70,7 @@ async function runFdHost(helper: FdHelper, c: FdHostCommand): Promise<unknown> {
       }
     default: {
       const never: never = c;
-      throw new Error(`unknown descriptor step ${String(never)}`);
+      throw new InternalError(`unknown descriptor step ${String(never)}`);
     }
   }
 }

@@ -22,7 +22,7 @@
  * stdin and exits; every descriptor it still holds closes with it (a tap it created goes away).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { QmpClient } from '../qmp/client.js';
+import type { QmpClient } from '../client.js';
 import { FD_HELPER_SOURCE } from './helper-source.js';
 import { FdHelperError } from './errors.js';
 

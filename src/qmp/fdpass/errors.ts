@@ -4,7 +4,7 @@
  * checking or opening what the operator named (a path that vanished, a directory, a tap name in
  * use): exit 2, nothing changed.
  */
-import { InputError, PlugboardError } from '../errors.js';
+import { InputError, PlugboardError } from '../../errors.js';
 
 /**
  * The helper's error codes: an errno name (`ENOENT`, `EACCES`, `EBUSY`…) for a failed system call,

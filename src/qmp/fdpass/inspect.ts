@@ -4,6 +4,7 @@
  * `-runas` QEMU runs as. Each problem is one line naming the path or the user: FdInputError (exit 2).
  */
 import { lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { messageOf } from '../../errors.js';
 import { FdHelperError, FdInputError } from './errors.js';
 import type { FdOpenDiskDetail } from './plan.js';
 import type { FdHelper } from './helper.js';
@@ -99,7 +100,7 @@ export function recheckDiskPath(checked: Pick<CheckedDiskPath, 'typed' | 'path'>
 
 /** One line for a failed open of a checked disk path (FdInputError for what the path is, else FdHelperError). */
 export function diskOpenProblem(err: unknown, d: Pick<FdOpenDiskDetail, 'typed' | 'path' | 'direct'>, what = '--path'): Error {
-  if (!(err instanceof FdHelperError)) return err instanceof Error ? err : new Error(String(err));
+  if (!(err instanceof FdHelperError)) return err instanceof Error ? err : new FdHelperError(messageOf(err), 'INTERNAL', '');
   const name = d.typed !== d.path ? `${what} ${d.typed} (→ ${d.path})` : `${what} ${d.path}`;
   const tail = '; nothing was passed to QEMU';
   switch (err.code) {
@@ -127,7 +128,7 @@ export function diskOpenProblem(err: unknown, d: Pick<FdOpenDiskDetail, 'typed' 
 
 /** One line for a failed tap creation. */
 export function tapCreateProblem(err: unknown, tap: string): Error {
-  if (!(err instanceof FdHelperError)) return err instanceof Error ? err : new Error(String(err));
+  if (!(err instanceof FdHelperError)) return err instanceof Error ? err : new FdHelperError(messageOf(err), 'INTERNAL', '');
   switch (err.code) {
     case 'EBUSY':
     case 'EEXIST':
