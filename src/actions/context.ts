@@ -14,6 +14,9 @@ import { overlayLive } from '../live/overlay.js';
 import { detectBackendStyle } from '../live/backend.js';
 import { newUuid } from '../runtime/ids.js';
 import type { RuntimeFile } from '../runtime/types.js';
+import { messageOf } from '../errors.js';
+import { FdInputError } from '../qmp/fdpass/errors.js';
+import { checkDiskPath } from '../qmp/fdpass/inspect.js';
 import { inspectHostPath, type HostPathInfo } from './host.js';
 import type { DiskPlanContext } from './plan-disk.js';
 import { resolveNicLink, tapNameFor, type NicHostFacts, type NicPlanContext } from './plan-nic.js';
@@ -65,6 +68,8 @@ export interface OfflineContext {
   rf: RuntimeFile;
   model: () => BusModel;
   hostPath: HostPathInfo | undefined;
+  /** A disk hot-add's path checked for descriptor passing (DiskPlanContext.checkedPath). */
+  checkedPath: DiskPlanContext['checkedPath'];
   nicHost: NicHostFacts | undefined;
   newUuid: () => string;
 }
@@ -72,7 +77,11 @@ export interface OfflineContext {
 export async function offlineContext(action: Action, rf: RuntimeFile, opts: { newUuid?: () => string; root?: string }): Promise<OfflineContext> {
   let model: BusModel | undefined;
   let hostPath: HostPathInfo | undefined;
-  if (action.type === 'hot-add-disk') hostPath = await inspectHostPath(action.path);
+  let checkedPath: DiskPlanContext['checkedPath'];
+  if (action.type === 'hot-add-disk') {
+    hostPath = await inspectHostPath(action.path);
+    checkedPath = checkPathForFdPassing(action.path, action.diskType ?? rf.hvparams.disk_type);
+  }
   let uuidSource = opts.newUuid ?? newUuid;
   let nicHost: NicHostFacts | undefined;
   if (action.type === 'hot-add-nic' || action.type === 'unplug-nic') {
@@ -85,7 +94,20 @@ export async function offlineContext(action: Action, rf: RuntimeFile, opts: { ne
     }
     nicHost = await gatherNicHostFacts(action, rf, { ...(opts.root !== undefined ? { root: opts.root } : {}), ...(uuid !== undefined ? { uuid } : {}) });
   }
-  return { rf, model: () => (model ??= buildBusModel(rf)), hostPath, nicHost, newUuid: uuidSource };
+  return { rf, model: () => (model ??= buildBusModel(rf)), hostPath, checkedPath, nicHost, newUuid: uuidSource };
+}
+
+/**
+ * The path as descriptor passing needs it (where it resolves, its device and inode), or the bad
+ * input it is: the planner uses it only when the plan passes a descriptor (a few system calls).
+ */
+function checkPathForFdPassing(path: string, diskType: string): DiskPlanContext['checkedPath'] {
+  try {
+    return { ok: true, path: checkDiskPath(path, diskType) };
+  } catch (error) {
+    // Only a plan that passes a descriptor reads it: a hot-add QEMU opens itself must not fail here.
+    return { ok: false, error: error instanceof FdInputError ? error : new FdInputError(`--path ${path}: cannot be checked (${messageOf(error)})`, { cause: error }) };
+  }
 }
 
 /** A PlanContext whose `model` is built on first use (by `model`, default the file's). */
@@ -99,6 +121,7 @@ function contextOf(
     rf: offline.rf,
     live: undefined,
     hostPath: offline.hostPath,
+    checkedPath: offline.checkedPath,
     detectedBackend: undefined,
     ...(offline.nicHost !== undefined ? { nicHost: offline.nicHost } : {}),
     newUuid: offline.newUuid,

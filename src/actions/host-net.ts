@@ -25,6 +25,7 @@ import path from 'node:path';
 import { messageOf, PlugboardError } from '../errors.js';
 import { nicDirPath, nicFilePath } from '../runtime/root.js';
 import { writeRuntimeFileAtomic } from '../runtime/write.js';
+import { describeFdHost, isFdHostCommand } from '../qmp/fdpass/plan.js';
 import type { HostCommand } from './types.js';
 
 /** Linux: IFNAMSIZ 16 with the NUL. */
@@ -301,6 +302,7 @@ export const hostCommands = {
 
 /** One line for a host command, as in a plan or an outcome. */
 export function describeHostCommand(c: HostCommand): string {
+  if (isFdHostCommand(c)) return describeFdHost(c);
   const d = c.detail;
   switch (c.host) {
     case 'tap-configure':

@@ -3,7 +3,7 @@
  * resolves, the exact file — device and inode — that the helper must then open), and the user a
  * `-runas` QEMU runs as. Each problem is one line naming the path or the user: FdInputError (exit 2).
  */
-import { lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { messageOf } from '../../errors.js';
 import { FdHelperError, FdInputError } from './errors.js';
 import type { FdOpenDiskDetail } from './plan.js';
@@ -188,4 +188,36 @@ export async function checkQemuUser(
     );
   }
   return name;
+}
+
+/** The process id in a pid file (`pid/NAME`, Ganeti's `-pidfile`), or undefined when it has none. */
+export function readPidFile(file: string): number | undefined {
+  try {
+    const m = /^\s*([1-9]\d{0,9})\s*$/.exec(readFileSync(file, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether process `pid` holds a descriptor of the file with device `dev` and inode `ino` (what
+ * `/proc/PID/fd` points to; root reads it for any process); undefined when that cannot be read.
+ * QEMU shows a disk passed by descriptor as `/dev/fdset/N`: this is how to tell it is still this file.
+ */
+export function holdsFile(pid: number, dev: number, ino: number): boolean | undefined {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  return fds.some((n) => {
+    try {
+      const st = statSync(`/proc/${pid}/fd/${n}`);
+      return st.dev === dev && st.ino === ino;
+    } catch {
+      return false; // closed meanwhile
+    }
+  });
 }

@@ -35,9 +35,19 @@ export interface FdQmpCommand {
 export type FdHostCommand =
   | { host: 'fd-open-disk'; detail: FdOpenDiskDetail }
   | { host: 'fd-create-tap'; detail: FdCreateTapDetail }
-  | { host: 'fd-drop'; detail: { handle: string } };
+  | { host: 'fd-drop'; detail: { handle: string } }
+  | { host: 'fd-check-user'; detail: FdCheckUserDetail };
 
-export interface FdOpenDiskDetail {
+/** The host commands of file-descriptor passing (`host` of FdHostCommand). */
+const FD_HOST_COMMANDS: readonly string[] = ['fd-open-disk', 'fd-create-tap', 'fd-drop', 'fd-check-user'];
+
+/** Whether `c` is a host command of file-descriptor passing (run by the descriptor helper). */
+export function isFdHostCommand(c: { host: string } | { execute: string }): c is FdHostCommand {
+  return 'host' in c && FD_HOST_COMMANDS.includes(c.host);
+}
+
+// Type aliases, not interfaces: a detail must fit HostCommand's `Record<string, unknown>`.
+export type FdOpenDiskDetail = {
   /** The helper's name for the descriptor: the device id. */
   handle: string;
   /** The path as the operator gave it (what the runtime file records). */
@@ -50,16 +60,26 @@ export interface FdOpenDiskDetail {
   /** Device and inode seen at planning: the opened file must be that one. */
   dev: number;
   ino: number;
-}
+};
 
-export interface FdCreateTapDetail {
+export type FdCreateTapDetail = {
   /** The helper's name for the descriptors: the device id (`I.tap.0`, `I.vhost.0`…). */
   handle: string;
   tap: string;
   vnetHdr: boolean;
   queues: number;
   vhost: boolean;
-}
+};
+
+/**
+ * Before the first descriptor goes to a `-runas` QEMU: the QEMU of `instance` (its pid from
+ * `pid/NAME` under the root) runs as a user that exists, `securityDomain` for security_model=user.
+ */
+export type FdCheckUserDetail = {
+  instance: string;
+  securityModel: string;
+  securityDomain?: string;
+};
 
 /** A step that needs the helper: a host step of its own, or a QMP command it writes with a descriptor. */
 export interface FdPlanStep {
@@ -150,6 +170,24 @@ export function fdPassingReason(
     if (fdset !== undefined) return `the instance's disks are fdset-backed (${fdset}), as Ganeti hot-adds them`;
   }
   return undefined;
+}
+
+/**
+ * For a `-runas` QEMU (security_model user or pool): the step that checks, before any descriptor
+ * is opened, that QEMU runs as a user that exists (and is security_domain for `user`). None for
+ * other models (a chrooted QEMU runs as root).
+ */
+export function qemuUserCheckStep(
+  instance: string,
+  hv: { security_model: string | undefined; security_domain?: string | undefined },
+): FdPlanStep | undefined {
+  const model = hv.security_model;
+  if (model !== 'user' && model !== 'pool') return undefined;
+  const domain = model === 'user' && hv.security_domain ? hv.security_domain : undefined;
+  return {
+    purpose: `check that QEMU runs as ${domain ?? 'a user of the uid pool'} (-runas), a user that exists, before passing it anything`,
+    command: { host: 'fd-check-user', detail: { instance, securityModel: model, ...(domain !== undefined ? { securityDomain: domain } : {}) } },
+  };
 }
 
 /** Ganeti's rule (`GetCacheSettings`, `_GenerateDiskAioCacheParameters`): O_DIRECT for cache=none or aio=native. */
@@ -282,13 +320,15 @@ export function nicFdSteps(input: NicFdInput, netdevExtra: Record<string, unknow
 }
 
 /**
- * After a disk's unplug: its fdset, if QEMU still lists it (a hot-add whose `remove-fd` never ran,
- * e.g. Ganeti's best-effort one failed, or a paused QEMU 7.2, which closes removed descriptors only
- * while running). `file` is the backend's `query-block` file.
+ * After a disk's unplug: release its fdset (`remove-fd`). Usually the set went with the drive's
+ * descriptor ("not found": fine); it is still there after a hot-add whose `remove-fd` never ran
+ * (Ganeti's is best-effort) or on a paused QEMU 7.2, which closes removed descriptors only while
+ * running. `file` is the backend's `query-block` file; with `fdsets` (`query-fdsets`, when read),
+ * only a set QEMU lists.
  */
-export function unplugFdsetStep(file: string | undefined, fdsets: readonly FdsetInfo[]): FdPlanStep | undefined {
+export function unplugFdsetStep(file: string | undefined, fdsets?: readonly FdsetInfo[]): FdPlanStep | undefined {
   const n = fdsetOf(file);
-  if (n === undefined || !fdsets.some((s) => s.id === n)) return undefined;
+  if (n === undefined || (fdsets !== undefined && !fdsets.some((s) => s.id === n))) return undefined;
   return {
     purpose: `release fdset ${n}, which backed the disk`,
     command: { execute: 'remove-fd', arguments: { 'fdset-id': n } },
@@ -301,19 +341,33 @@ export function describeFdCommand(c: FdQmpCommand | FdHostCommand, passFd?: FdPl
   if ('execute' in c) {
     const text =
       c.execute === 'human-monitor-command' ? `HMP ${String(c.arguments?.['command-line'])}` : `${c.execute} ${JSON.stringify(c.arguments ?? {})}`;
-    return passFd ? `${text} + ${passFd.what} (SCM_RIGHTS)` : text;
+    return passFd ? `${text}${passFdText(passFd)}` : text;
   }
+  return `host: ${describeFdHost(c)}`;
+}
+
+/** What a plan line adds for a command that carries a descriptor. */
+export function passFdText(passFd: NonNullable<FdPlanStep['passFd']>): string {
+  return ` + ${passFd.what} (SCM_RIGHTS)`;
+}
+
+/** A descriptor host step in words (without the `host: ` of a plan line). */
+export function describeFdHost(c: FdHostCommand): string {
   switch (c.host) {
     case 'fd-open-disk': {
       const d = c.detail;
-      return `host: open ${d.path} (${d.kind === 'block' ? 'block device' : d.kind === 'char' ? 'character device' : 'regular file'}) read-write${d.direct ? ', O_DIRECT' : ''} as root${d.typed !== d.path ? ` (${d.typed} → ${d.path})` : ''}`;
+      return `open ${d.path} (${d.kind === 'block' ? 'block device' : d.kind === 'char' ? 'character device' : 'regular file'}) read-write${d.direct ? ', O_DIRECT' : ''} as root${d.typed !== d.path ? ` (${d.typed} → ${d.path})` : ''}`;
     }
     case 'fd-create-tap': {
       const d = c.detail;
-      return `host: create tap ${d.tap} as root (IFF_TAP|IFF_NO_PI${d.vnetHdr ? '|IFF_VNET_HDR' : ''}${d.queues > 1 ? `|IFF_MULTI_QUEUE, ${d.queues} queues` : ''}${d.vhost ? '; /dev/vhost-net' : ''})`;
+      return `create tap ${d.tap} as root (IFF_TAP|IFF_NO_PI${d.vnetHdr ? '|IFF_VNET_HDR' : ''}${d.queues > 1 ? `|IFF_MULTI_QUEUE, ${d.queues} queues` : ''}${d.vhost ? '; /dev/vhost-net' : ''})`;
     }
     case 'fd-drop':
-      return `host: close plugboard's descriptors ${c.detail.handle}`;
+      return `close plugboard's descriptors ${c.detail.handle}`;
+    case 'fd-check-user': {
+      const d = c.detail;
+      return `QEMU of ${d.instance} (pid/${d.instance}) runs as ${d.securityDomain ?? 'its uid pool user'}, a user that exists (security_model=${d.securityModel})`;
+    }
     default: {
       const never: never = c;
       return String(never);

@@ -5,18 +5,21 @@
 import { InternalError } from '../../errors.js';
 import type { QmpClient, QmpCallOptions } from '../client.js';
 import { QmpCommandError } from '../errors.js';
-import { FdHelperError } from './errors.js';
+import { pidFilePath } from '../../runtime/root.js';
+import { FdHelperError, FdInputError } from './errors.js';
 import { FdHelper, type FdHelperOptions } from './helper.js';
-import { diskOpenProblem, recheckDiskPath, tapCreateProblem } from './inspect.js';
-import type { FdHostCommand, FdPlanStep, FdQmpCommand } from './plan.js';
+import { checkQemuUser, diskOpenProblem, readPidFile, recheckDiskPath, tapCreateProblem } from './inspect.js';
+import { isFdHostCommand, type FdCheckUserDetail, type FdHostCommand, type FdPlanStep, type FdQmpCommand } from './plan.js';
 
-export function isFdHostCommand(c: { host: string } | { execute: string }): c is FdHostCommand {
-  return 'host' in c && (c.host === 'fd-open-disk' || c.host === 'fd-create-tap' || c.host === 'fd-drop');
+/** What a descriptor step may need besides the connection and the helper. */
+export interface FdStepContext {
+  /** The node's root (`pid/NAME` for the user check). */
+  root?: string;
 }
 
 /** Whether a step needs the helper. */
-export function needsHelper(step: Pick<FdPlanStep, 'command' | 'passFd'>): boolean {
-  return step.passFd !== undefined || isFdHostCommand(step.command as FdHostCommand);
+export function needsHelper(step: { command: { host: string } | { execute: string }; passFd?: FdPlanStep['passFd'] }): boolean {
+  return step.passFd !== undefined || isFdHostCommand(step.command);
 }
 
 /**
@@ -29,9 +32,10 @@ export async function runFdStep(
   helper: FdHelper,
   step: Pick<FdPlanStep, 'command' | 'passFd'>,
   call: QmpCallOptions = {},
+  context: FdStepContext = {},
 ): Promise<unknown> {
   const c = step.command;
-  if ('host' in c) return runFdHost(helper, c);
+  if ('host' in c) return runFdHost(helper, c, context);
   if (!step.passFd) {
     // HMP reports errors as output text (drive_add): hmp() turns it into an error.
     if (c.execute === 'human-monitor-command') return qmp.hmp(String(c.arguments?.['command-line']), call);
@@ -40,7 +44,7 @@ export async function runFdStep(
   return qmp.executeWrittenBy(helper.writer(step.passFd.handle), c.execute, c.arguments, call);
 }
 
-async function runFdHost(helper: FdHelper, c: FdHostCommand): Promise<unknown> {
+async function runFdHost(helper: FdHelper, c: FdHostCommand, context: FdStepContext): Promise<unknown> {
   switch (c.host) {
     case 'fd-open-disk': {
       const d = c.detail;
@@ -68,11 +72,22 @@ async function runFdHost(helper: FdHelper, c: FdHostCommand): Promise<unknown> {
         if (err instanceof FdHelperError && (err.code === 'DIED' || err.code === 'CLOSED')) return 0;
         throw err;
       }
+    case 'fd-check-user':
+      return checkUser(helper, c.detail, context);
     default: {
       const never: never = c;
       throw new InternalError(`unknown descriptor step ${String(never)}`);
     }
   }
+}
+
+/** The user check of a `-runas` QEMU, its pid read from `pid/NAME` (Ganeti's `-pidfile`). */
+async function checkUser(helper: FdHelper, d: FdCheckUserDetail, context: FdStepContext): Promise<string | undefined> {
+  if (context.root === undefined) throw new InternalError('the QEMU user check needs the node root');
+  const file = pidFilePath(context.root, d.instance);
+  const pid = readPidFile(file);
+  if (pid === undefined) throw new FdInputError(`${d.instance}: cannot tell which user its QEMU runs as: ${file} holds no process id; nothing was passed to QEMU`);
+  return checkQemuUser(d.instance, { security_model: d.securityModel, security_domain: d.securityDomain }, pid, helper);
 }
 
 /**
