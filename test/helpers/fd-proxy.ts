@@ -2,8 +2,9 @@
  * A QMP proxy that forwards file descriptors (SCM_RIGHTS) both ways and hangs up at a chosen
  * moment: the QMP peer disconnecting between two commands, which a real QEMU does not do on its
  * own. A small Python process (Node cannot receive or send descriptors): it listens on `path`,
- * takes one client, connects to QEMU's socket, forwards bytes and descriptors, and after it has
- * forwarded QEMU's answer to the first command containing `hangUpAfter` closes both connections.
+ * takes one client at a time, connects to QEMU's socket for it, forwards bytes and descriptors;
+ * on the FIRST connection, after it has forwarded QEMU's answer to the first command containing
+ * `hangUpAfter`, it closes both ends. Later connections (the undo's) are forwarded plainly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,13 +15,8 @@ import socket, select, sys, array, os
 listen_path, qemu_path, trigger = sys.argv[1], sys.argv[2], sys.argv[3].encode()
 srv = socket.socket(socket.AF_UNIX)
 srv.bind(listen_path)
-srv.listen(1)
+srv.listen(4)
 print('listening', flush=True)
-cli, _ = srv.accept()
-up = socket.socket(socket.AF_UNIX)
-up.connect(qemu_path)
-armed = False
-pending = b''
 def relay(src, dst):
     data, anc, flags, _ = src.recvmsg(65536, socket.CMSG_SPACE(64 * 4))
     fds = array.array('i')
@@ -35,26 +31,36 @@ def relay(src, dst):
     for fd in fds:
         os.close(fd)
     return data
+def serve(cli, hang_up):
+    up = socket.socket(socket.AF_UNIX)
+    up.connect(qemu_path)
+    armed = False
+    while True:
+        r, _, _ = select.select([cli, up], [], [], 60)
+        if not r:
+            break
+        if cli in r:
+            data = relay(cli, up)
+            if not data:
+                break
+            if hang_up and trigger in data:
+                armed = True
+        if up in r:
+            data = relay(up, cli)
+            if not data:
+                break
+            if armed and (b'"return"' in data or b'"error"' in data):
+                print('hung up', flush=True)
+                break
+    cli.close()
+    up.close()
+# The first client is hung up on after QEMU's answer to the trigger; later ones (a new connection
+# for the undo) are served plainly, one at a time, as QEMU serves them.
+first = True
 while True:
-    r, _, _ = select.select([cli, up], [], [], 30)
-    if not r:
-        break
-    if cli in r:
-        data = relay(cli, up)
-        if not data:
-            break
-        if trigger in data:
-            armed = True
-    if up in r:
-        data = relay(up, cli)
-        if not data:
-            break
-        if armed and b'"return"' in data or armed and b'"error"' in data:
-            print('hung up', flush=True)
-            break
-cli.close()
-up.close()
-srv.close()
+    cli, _ = srv.accept()
+    serve(cli, first)
+    first = False
 `;
 
 export interface FdProxy {

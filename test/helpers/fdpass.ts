@@ -9,7 +9,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach } from 'vitest';
@@ -20,6 +21,9 @@ import { fdAlreadyGone, runFdStep } from '../../src/qmp/fdpass/run.js';
 import { diskFdSteps, parseFdsets, type FdPlanStep, type FdsetInfo } from '../../src/qmp/fdpass/plan.js';
 import { checkDiskPath } from '../../src/qmp/fdpass/inspect.js';
 import { startTestQemu, type TestQemu, type StartTestQemuOptions } from './qemu.js';
+import { waitFor } from './wait.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const loops = new Set<string>();
 const users = new Set<string>();
@@ -250,4 +254,85 @@ export function diskHotAddSteps(
     }),
     { purpose: `add ${String(device['driver'])} ${id}`, command: { execute: 'device_add', arguments: { ...device, id, drive: id } }, undo: [{ execute: 'device_del', arguments: { id } }] },
   ];
+}
+
+/** The descriptor helpers (`python3 -I -S -c <plugboard's helper>`) that are children of this process. */
+export function descriptorHelperPids(): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes("# plugboard's descriptor helper")) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** QEMU's descriptors that are not its own event descriptors (what plugboard could leave there). */
+export function countedFds(pid: number): number {
+  return [...qemuFds(pid).values()].filter((t) => !t.startsWith('anon_inode:')).length;
+}
+
+/** One line of the descriptor counts: QEMU before and after a case, what is new, its fdsets, helpers alive. */
+export interface FdCount {
+  case: string;
+  before: number;
+  after: number;
+  leaked: string[];
+  fdsets: FdsetInfo[];
+  helpers: number;
+}
+
+/**
+ * The descriptor counts of a test file: after each hot-add, unplug or rollback, `settle` waits
+ * (bounded) until QEMU holds nothing new (QEMU closes a client's socket and a drive's descriptor
+ * a moment after), then records QEMU's descriptors (`/proc/PID/fd`, its own eventfds left out),
+ * `query-fdsets` over a new connection (which also proves the QMP socket is free) and the
+ * descriptor helpers still alive. `report()` prints one line per case and appends them to
+ * `.cache/fdpass-counts.jsonl`.
+ */
+export class FdLedger {
+  readonly rows: FdCount[] = [];
+  constructor(readonly suite: string) {}
+
+  async settle(name: string, pid: number, before: Map<number, string>, qmpSocket: string): Promise<FdCount> {
+    await waitFor(() => newFds(pid, before).length === 0 && descriptorHelperPids().length === 0, { timeoutMs: 5_000, what: `QEMU to hold nothing new (${name})` }).catch(() => undefined);
+    const fresh = await QmpClient.connect(qmpSocket, { greetingTimeoutMs: 5_000 });
+    let sets: FdsetInfo[];
+    try {
+      sets = await fdsets(fresh);
+    } finally {
+      await fresh.close();
+    }
+    await waitFor(() => newFds(pid, before).length === 0, { timeoutMs: 5_000, what: `QEMU to close the check's connection (${name})` }).catch(() => undefined);
+    const row: FdCount = {
+      case: name,
+      before: [...before.values()].filter((t) => !t.startsWith('anon_inode:')).length,
+      after: countedFds(pid),
+      leaked: newFds(pid, before),
+      fdsets: sets,
+      helpers: descriptorHelperPids().length,
+    };
+    this.rows.push(row);
+    return row;
+  }
+
+  report(): void {
+    for (const r of this.rows) {
+      console.log(
+        `fd counts: ${this.suite}: ${r.case}: QEMU descriptors ${r.before} before, ${r.after} after, leaked ${r.leaked.length}${r.leaked.length ? ` (${r.leaked.join(', ')})` : ''}; fdsets ${r.fdsets.length}; helpers alive ${r.helpers}`,
+      );
+    }
+    try {
+      mkdirSync(path.join(REPO, '.cache'), { recursive: true });
+      appendFileSync(path.join(REPO, '.cache', 'fdpass-counts.jsonl'), this.rows.map((r) => `${JSON.stringify({ suite: this.suite, ...r, at: new Date().toISOString() })}\n`).join(''));
+    } catch {
+      // informative only
+    }
+  }
 }
