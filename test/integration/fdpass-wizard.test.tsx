@@ -10,11 +10,16 @@ import { App } from '../../components/App.js';
 import { InstanceService } from '../../src/tui/service.js';
 import { runAction } from '../../src/usecases/run-action.js';
 import { KEYS, renderTui, type Rendered } from '../unit/tui-helpers.js';
-import { FdLedger, fdsOn, loopDevice, qemuFds, useFdpassCleanup } from '../helpers/fdpass.js';
-import { startSandbox, useSandboxCleanup } from '../helpers/sandbox.js';
+import { detachLoops, FdLedger, fdsOn, loopDevice, qemuFds, removeTempDirs } from '../helpers/fdpass.js';
+import { startSandbox, stopSandboxes } from '../helpers/sandbox.js';
 
-useSandboxCleanup();
-useFdpassCleanup();
+// (useSandboxCleanup/useFdpassCleanup by hand: the React hooks lint rule reads `use…` in a .tsx as a hook.)
+afterEach(stopSandboxes);
+afterAll(stopSandboxes);
+afterEach(() => {
+  detachLoops();
+  removeTempDirs();
+});
 
 const ledger = new FdLedger('fd passing through the TUI wizard');
 afterAll(() => ledger.report());
@@ -43,7 +48,7 @@ describe('the hot-add wizard on a -chroot QEMU', () => {
     await t.press(KEYS.enter, 'Host path of the scsi-hd disk');
     for (const ch of device) t.write(ch);
     await t.waitFor('✓ block device');
-    let f = await t.press(KEYS.enter, 'plan: hot-add disk', 20_000);
+    const f = await t.press(KEYS.enter, 'plan: hot-add disk', 20_000);
     const id = /plan: hot-add disk (disk-[0-9a-f-]+) \(scsi-hd\) on fdwiz/.exec(f)?.[1];
     expect(id).toBeDefined();
     expect(f).toContain(`host: open ${device} (block device) read-write as root`);
@@ -54,7 +59,7 @@ describe('the hot-add wizard on a -chroot QEMU', () => {
     expect(await sb.qmp((q) => q.execute('query-fdsets'))).toEqual([]);
 
     await t.press(KEYS.enter, 'yes, hot-add it now');
-    f = await t.press('y', `✓ hot-added ${id}`, 20_000);
+    await t.press('y', `✓ hot-added ${id}`, 20_000);
     expect(fdsOn(sb.qemu.pid, device)).toBe(1);
     const blocks = await sb.qmp((q) => q.execute<{ qdev?: string; inserted?: { file: string } }[]>('query-block'));
     expect(blocks.find((b) => b.qdev === id)?.inserted?.file).toBe('/dev/fdset/0');
