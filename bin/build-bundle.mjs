@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { inkFast } from './esbuild-ink-fast.mjs';
+import { buildInfoDefine } from './build-info.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(repo, 'dist');
@@ -74,7 +75,8 @@ await build({
   format: 'esm',
   target: 'node20',
   // zod, loaded with createRequire when a check fails (src/runtime/lazy-zod.ts), stays in node_modules.
-  define: { 'process.env.NODE_ENV': '"production"' },
+  // The version and the commit it is built from, for `plugboard --version` (src/cli/install.ts).
+  define: { 'process.env.NODE_ENV': '"production"', ...buildInfoDefine(repo) },
   // Some bundled CommonJS code calls require(): give each ES module chunk one.
   banner: { js: "import { createRequire as __pbCreateRequire } from 'node:module'; const require = __pbCreateRequire(import.meta.url);" },
   // ink's output path and string-width replaced by byte-identical faster modules (components/ink-fast).
