@@ -22,7 +22,10 @@ export function buildInfo(repo, { executable = false } = {}) {
   return { version, commit, dirty, executable };
 }
 
-/** esbuild's `define` for it. */
+/**
+ * esbuild's `define` for it: JSON text in a string literal (an object literal would become a shared
+ * variable that every chunk initialises).
+ */
 export function buildInfoDefine(repo, options) {
-  return { __PLUGBOARD_BUILD__: JSON.stringify(buildInfo(repo, options)) };
+  return { __PLUGBOARD_BUILD__: JSON.stringify(JSON.stringify(buildInfo(repo, options))) };
 }

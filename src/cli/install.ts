@@ -23,9 +23,10 @@ export interface BuildInfo {
   executable: boolean;
 }
 
-declare const __PLUGBOARD_BUILD__: BuildInfo | undefined;
+/** The build's BuildInfo as JSON text (a string, which esbuild inlines where it is used). */
+declare const __PLUGBOARD_BUILD__: string | undefined;
 
-const BUILD: BuildInfo | undefined = typeof __PLUGBOARD_BUILD__ === 'undefined' ? undefined : __PLUGBOARD_BUILD__;
+const BUILD: BuildInfo | undefined = typeof __PLUGBOARD_BUILD__ === 'undefined' ? undefined : (JSON.parse(__PLUGBOARD_BUILD__) as BuildInfo);
 
 interface Installation {
   dir: string;
