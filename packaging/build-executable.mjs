@@ -1,0 +1,112 @@
+// The single executable `plugboard` for linux-x64 (`npm run package`, after `npm run build`): the
+// whole program in one CommonJS script, put with Node's single-executable-application support into
+// a copy of the Node binary that runs this build (Node ≥ 20.6). It needs nothing but the C library
+// and libstdc++ that every Debian 12 has; no `node`, no node_modules, nothing in dist/.
+//
+//   1. esbuild: packaging/executable-main.mjs + the tsc output in dist/ → one CommonJS script
+//      (packaging/esbuild-executable.mjs: what CommonJS and the executable's `require` need);
+//   2. V8's code cache for the script, made after running the program's commands
+//      (packaging/code-cache.mjs);
+//   3. `node --experimental-sea-config`: a small loader (packaging/executable-loader.cjs) as the
+//      main script, the script and its code cache as assets → a blob;
+//   4. a copy of the Node binary, stripped of its debugging symbols (~95 → ~90 MB), with the blob
+//      injected by postject (the Node project's tool).
+//
+// Usage: node packaging/build-executable.mjs [--out DIR] [--startup trained|code-cache|snapshot|none]
+// Default: dist/package/plugboard, `trained` (the cache made after running the commands). The
+// others, for comparison (bench/README.md has the measurements): `code-cache`, the script as the
+// main script with Node's `useCodeCache` (only its top level is cached); `snapshot`, Node's
+// `useSnapshot`; `none`, neither.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { buildInfoDefine } from '../bin/build-info.mjs';
+import { inkFast } from '../bin/esbuild-ink-fast.mjs';
+import { commanderBundled, noDevtools } from '../bin/esbuild-plugins.mjs';
+import { inkWithoutTopLevelAwait, yogaSync, zodOneCopy } from './esbuild-executable.mjs';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(repo, 'dist');
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+const { values: args } = parseArgs({
+  options: {
+    out: { type: 'string', default: path.join(dist, 'package') },
+    startup: { type: 'string', default: 'trained' },
+  },
+});
+if (!['trained', 'code-cache', 'snapshot', 'none'].includes(args.startup)) throw new Error(`--startup ${args.startup}: expected trained, code-cache, snapshot or none`);
+
+/** The whole program as one CommonJS script; `wrapped`: as a function of (require, module, exports). */
+export async function bundleScript(outfile, { wrapped = false } = {}) {
+  const result = await build({
+    entryPoints: [path.join(repo, 'packaging', 'executable-main.mjs')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    // import.meta.url: only src/cli/install.ts has it, for the installation directory, which the
+    // executable does not have (it returns before).
+    define: { 'process.env.NODE_ENV': '"production"', 'import.meta.url': 'undefined', ...buildInfoDefine(repo, { executable: true }) },
+    plugins: [noDevtools, yogaSync, inkWithoutTopLevelAwait, zodOneCopy, commanderBundled, inkFast(dist)],
+    minifyWhitespace: true,
+    minifySyntax: true,
+    logLevel: 'warning',
+    metafile: true,
+    ...(wrapped ? { banner: { js: '(function (require, module, exports) {' }, footer: { js: '})' } } : {}),
+  });
+  return result;
+}
+
+async function main() {
+  for (const f of ['src/cli/main.js', 'components/app-entry.js']) {
+    try {
+      statSync(path.join(dist, f));
+    } catch {
+      throw new Error(`dist/${f} is missing: run npm run build first`);
+    }
+  }
+  if (process.platform !== 'linux' || process.arch !== 'x64') throw new Error(`the executable is built for linux-x64, on linux-x64 (this is ${process.platform}-${process.arch})`);
+  const work = path.join(args.out, 'work');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+
+  const trained = args.startup === 'trained';
+  const script = path.join(work, trained ? 'plugboard.js' : 'plugboard.cjs');
+  await bundleScript(script, { wrapped: trained });
+  const cache = path.join(work, 'plugboard.jscache');
+  if (trained) execFileSync(process.execPath, [path.join(repo, 'packaging', 'code-cache.mjs'), script, cache], { stdio: ['ignore', 'inherit', 'inherit'] });
+
+  const blob = path.join(work, 'plugboard.blob');
+  const config = {
+    main: trained ? path.join(repo, 'packaging', 'executable-loader.cjs') : script,
+    output: blob,
+    disableExperimentalSEAWarning: true,
+    useCodeCache: args.startup === 'code-cache',
+    useSnapshot: args.startup === 'snapshot',
+    ...(trained ? { assets: { 'plugboard.js': script, 'plugboard.jscache': cache } } : {}),
+  };
+  writeFileSync(path.join(work, 'sea-config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  execFileSync(process.execPath, ['--experimental-sea-config', path.join(work, 'sea-config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+  const exe = path.join(args.out, 'plugboard');
+  const tmp = `${exe}.tmp`;
+  rmSync(tmp, { force: true });
+  copyFileSync(process.execPath, tmp);
+  chmodSync(tmp, 0o755);
+  if (!readFileSync(tmp).includes(SEA_FUSE)) throw new Error(`${process.execPath} has no single-executable fuse: a Node built with it (≥ 20.6) is needed`);
+  // Debugging symbols out (Debian ships binaries stripped; the blob goes in after).
+  execFileSync('strip', ['--strip-all', tmp]);
+  const { inject } = createRequire(import.meta.url)('postject');
+  await inject(tmp, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
+  execFileSync('mv', ['-f', tmp, exe]);
+  const mb = (f) => `${(statSync(f).size / 1e6).toFixed(1)} MB`;
+  process.stdout.write(`${path.relative(repo, exe)}: ${mb(exe)} (script ${mb(script)}, blob ${mb(blob)}, startup: ${args.startup})\n`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
