@@ -63,6 +63,19 @@ export async function bundleScript(outfile, { wrapped = false } = {}) {
   return result;
 }
 
+/** The npm packages whose files esbuild put into the script: [{name, version, license, dir}]. */
+function bundledPackages(metafile) {
+  const dirs = new Set();
+  for (const input of Object.keys(metafile.inputs)) {
+    const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+    if (m) dirs.add(m[1]);
+  }
+  return [...dirs].sort().map((dir) => {
+    const pkg = JSON.parse(readFileSync(path.join(repo, dir, 'package.json'), 'utf8'));
+    return { name: pkg.name, version: pkg.version, license: pkg.license, dir };
+  });
+}
+
 async function main() {
   for (const f of ['src/cli/main.js', 'components/app-entry.js']) {
     try {
@@ -78,7 +91,9 @@ async function main() {
 
   const trained = args.startup === 'trained';
   const script = path.join(work, trained ? 'plugboard.js' : 'plugboard.cjs');
-  await bundleScript(script, { wrapped: trained });
+  const { metafile } = await bundleScript(script, { wrapped: trained });
+  // Which npm packages are in the script (their licences go into the Debian package's copyright).
+  writeFileSync(path.join(work, 'packages.json'), `${JSON.stringify(bundledPackages(metafile), null, 2)}\n`);
   const cache = path.join(work, 'plugboard.jscache');
   if (trained) execFileSync(process.execPath, [path.join(repo, 'packaging', 'code-cache.mjs'), script, cache], { stdio: ['ignore', 'inherit', 'inherit'] });
 
