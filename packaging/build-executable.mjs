@@ -17,7 +17,7 @@
 // others, for comparison (bench/README.md has the measurements): `code-cache`, the script as the
 // main script with Node's `useCodeCache` (only its top level is cached); `snapshot`, Node's
 // `useSnapshot`; `none`, neither.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -116,7 +116,10 @@ async function main() {
   chmodSync(tmp, 0o755);
   if (!readFileSync(tmp).includes(SEA_FUSE)) throw new Error(`${process.execPath} has no single-executable fuse: a Node built with it (≥ 20.6) is needed`);
   // Debugging symbols out (Debian ships binaries stripped; the blob goes in after).
-  execFileSync('strip', ['--strip-all', tmp]);
+  // (strip warns about each of the many notes in NodeSource's binary that it cannot name; the notes are kept.)
+  const stripped = spawnSync('strip', ['--strip-all', tmp], { encoding: 'utf8' });
+  if (stripped.status !== 0) throw new Error(`strip --strip-all ${tmp}: ${stripped.stderr.trim()}`);
+  for (const line of stripped.stderr.split('\n')) if (line && !/Can't find string offset for section name '\.note/.test(line)) process.stderr.write(`${line}\n`);
   const { inject } = createRequire(import.meta.url)('postject');
   await inject(tmp, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
   execFileSync('mv', ['-f', tmp, exe]);
