@@ -77,6 +77,10 @@ cp test/fixtures/runtime/legacy-pci.runtime "$run/fixture/root/conf/old1.example
 cp test/fixtures/runtime/legacy-3-items.runtime "$run/fixture/root/conf/old2.example.com.runtime"
 cp test/fixtures/runtime/legacy-3-items.runtime "$run/fixture/files/"
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+# The single executable on a glibc older than it needs, simulated: the version it requires from
+# libc.so.6 (GLIBC_2.28, the newest) renamed to one no glibc has.
+perl -0777 -pe 's/GLIBC_2\.28\0/GLIBC_2.99\0/' <"$exe" >"$run/fixture/plugboard-needs-glibc-2.99"
+chmod 0755 "$run/fixture/plugboard-needs-glibc-2.99"
 
 # What runs inside the root: one check per line on stdout, as "ok …" / "FAIL …".
 cat >"$run/inside.sh" <<'INSIDE'
@@ -175,6 +179,9 @@ cp /usr/lib/plugboard/plugboard /tmp/plugboard-single
 out=$(/tmp/plugboard-single --root $fixture/root list 2>&1); rc=$?
 [ $rc = 0 ] && printf '%s\n' "$out" | grep -q '^web1.example.com' && ok "the single executable copied elsewhere: list" || fail "single executable (exit $rc): $out"
 rm -f /tmp/plugboard-single
+err=$($fixture/plugboard-needs-glibc-2.99 --version 2>&1); rc=$?
+[ $rc != 0 ] && [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] && printf '%s' "$err" | grep -q "version .GLIBC_2.99' not found" &&
+  ok "the single executable on a too old glibc (simulated): the dynamic loader says so in one line, exit $rc: $err" || fail "single executable, old glibc (exit $rc): $err"
 
 dpkg -r plugboard >/tmp/dpkg-r.log 2>&1 && ok "dpkg -r plugboard" || fail "dpkg -r: $(tail -3 /tmp/dpkg-r.log)"
 files >/tmp/after-remove
