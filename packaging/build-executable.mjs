@@ -42,13 +42,13 @@ const { values: args } = parseArgs({
 if (!['trained', 'code-cache', 'snapshot', 'none'].includes(args.startup)) throw new Error(`--startup ${args.startup}: expected trained, code-cache, snapshot or none`);
 
 /** The whole program as one CommonJS script; `wrapped`: as a function of (require, module, exports). */
-export async function bundleScript(outfile, { wrapped = false } = {}) {
+export async function bundleScript(outfile, { wrapped = false, format = 'cjs' } = {}) {
   const result = await build({
     entryPoints: [path.join(repo, 'packaging', 'executable-main.mjs')],
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'cjs',
+    format,
     target: 'node20',
     // import.meta.url: only src/cli/install.ts has it, for the installation directory, which the
     // executable does not have (it returns before).
@@ -91,7 +91,8 @@ async function main() {
 
   const trained = args.startup === 'trained';
   const script = path.join(work, trained ? 'plugboard.js' : 'plugboard.cjs');
-  const { metafile } = await bundleScript(script, { wrapped: trained });
+  // A startup snapshot is built from a plain script (no CommonJS module around it).
+  const { metafile } = await bundleScript(script, { wrapped: trained, format: args.startup === 'snapshot' ? 'iife' : 'cjs' });
   // Which npm packages are in the script (their licences go into the Debian package's copyright).
   writeFileSync(path.join(work, 'packages.json'), `${JSON.stringify(bundledPackages(metafile), null, 2)}\n`);
   const cache = path.join(work, 'plugboard.jscache');
@@ -116,12 +117,15 @@ async function main() {
   chmodSync(tmp, 0o755);
   if (!readFileSync(tmp).includes(SEA_FUSE)) throw new Error(`${process.execPath} has no single-executable fuse: a Node built with it (≥ 20.6) is needed`);
   // Debugging symbols out (Debian ships binaries stripped; the blob goes in after).
-  // (strip warns about each of the many notes in NodeSource's binary that it cannot name; the notes are kept.)
-  const stripped = spawnSync('strip', ['--strip-all', tmp], { encoding: 'utf8' });
-  if (stripped.status !== 0) throw new Error(`strip --strip-all ${tmp}: ${stripped.stderr.trim()}`);
-  for (const line of stripped.stderr.split('\n')) if (line && !/Can't find string offset for section name '\.note/.test(line)) process.stderr.write(`${line}\n`);
-  const { inject } = createRequire(import.meta.url)('postject');
-  await inject(tmp, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
+  execFileSync('strip', ['--strip-all', tmp]);
+  // postject (its ELF library) warns about each of the many notes in NodeSource's binary that it
+  // cannot name; the notes are kept. Run as a child to keep that noise out of the build's output.
+  const postject = path.join(path.dirname(createRequire(import.meta.url).resolve('postject')), 'cli.js');
+  const injected = spawnSync(process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { encoding: 'utf8' });
+  const noise = /^warning: Can't find string offset for section name '\.note/;
+  const said = `${injected.stdout}\n${injected.stderr}`.replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((l) => l.trim() && !noise.test(l) && !/^(Start injection|💉 Injection done)/u.test(l));
+  if (injected.status !== 0) throw new Error(`postject: ${said.join(' / ')}`);
+  for (const line of said) process.stderr.write(`postject: ${line}\n`);
   execFileSync('mv', ['-f', tmp, exe]);
   const mb = (f) => `${(statSync(f).size / 1e6).toFixed(1)} MB`;
   process.stdout.write(`${path.relative(repo, exe)}: ${mb(exe)} (script ${mb(script)}, blob ${mb(blob)}, startup: ${args.startup})\n`);

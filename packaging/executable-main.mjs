@@ -2,12 +2,14 @@
 // program into one CommonJS script (plugboard.js in the executable), which the executable's loader
 // (packaging/executable-loader.cjs) runs. Same as bin/plugboard.js, without the search for dist/.
 // When the build runs the script to make V8's code cache (packaging/code-cache.mjs), it sets
-// globalThis.__plugboardCodeCache and calls `main` itself.
+// globalThis.__plugboardCodeCache and calls `main` itself. Built as a startup snapshot (the
+// `snapshot` variant, for comparison), main runs when the snapshot is deserialized.
+import v8 from 'node:v8';
 import { main } from '../dist/src/cli/main.js';
 
 export { main };
 
-if (!globalThis.__plugboardCodeCache) {
+function start() {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
@@ -18,3 +20,6 @@ if (!globalThis.__plugboardCodeCache) {
     },
   );
 }
+
+if (v8.startupSnapshot?.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(start);
+else if (!globalThis.__plugboardCodeCache) start();
