@@ -17,13 +17,12 @@
  * Until the executable is built, the lines say so (`ok: null`). The executable's code cache is
  * made by its build (packaging/code-cache.mjs); bench/README.md has the variants compared.
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, fromDist, log, median, notMeasured, REPO, result, summary, waitFor } from './lib.js';
-import { INSTANCES, makeListRoot } from './cli-list.js';
-import { startInstances } from './qemus.js';
+import { BIN, fromDist, log, median, notMeasured, REPO, result, summary } from './lib.js';
+import { INSTANCES, makeListRoot, runOnce } from './cli-list.js';
+import { startInstances, waitImageReleased } from './qemus.js';
 import { bareNode, firstFrame, shellQuote } from './tui.js';
 
 export const EXE = path.join(REPO, 'dist', 'package', 'plugboard');
@@ -37,14 +36,7 @@ const NAMES = [
   'exe-vs-bundle-hotplug-unplug-process',
 ];
 
-function timed(cmd, args, check) {
-  const t0 = performance.now();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 30_000 });
-  const ms = performance.now() - t0;
-  if (r.error) throw r.error;
-  check?.(r);
-  return ms;
-}
+const timed = runOnce;
 
 const exitsZero = (what) => (r) => {
   if (r.status !== 0) throw new Error(`${what} exited ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / ')}`);
@@ -102,7 +94,6 @@ export async function run({ runs = 15 } = {}) {
   // --- hot-add and unplug as processes, on a paused QEMU ---------------------------------------
   const { createDiskImage } = await fromDist('src/demo/sandbox.js');
   const { qmpSocketPath } = await fromDist('src/runtime/root.js');
-  const { QmpClient } = await fromDist('src/qmp/client.js');
   const { root: qroot, instances } = await startInstances(1, {
     prefix: 'exe-hotplug',
     spec: () => ({ name: 'web1', diskType: 'scsi-hd', scsiControllerType: 'virtio-scsi-pci', disks: 2, nics: 1, diskSizeMb: 1, extraKvmCmd: ['-nodefaults'] }),
@@ -114,18 +105,7 @@ export async function run({ runs = 15 } = {}) {
     await createDiskImage(file, 1);
     images.push(file);
   }
-  const settled = async (file) => {
-    const qmp = await QmpClient.connect(qmpSocketPath(qroot, name), { greetingTimeoutMs: 5_000 });
-    try {
-      await waitFor(async () => !(await qmp.execute('query-block')).some((b) => b.inserted?.file === file), {
-        timeoutMs: 5_000,
-        everyMs: 5,
-        what: `QEMU to release ${file}`,
-      });
-    } finally {
-      await qmp.close();
-    }
-  };
+  const settled = (file) => waitImageReleased(qmpSocketPath(qroot, name), file);
   const addUnplug = async (which, file) => {
     const uuid = randomUUID();
     const add = plugboard(which, '--root', qroot, 'hotplug', 'disk', name, '--path', file, '--uuid', uuid);
