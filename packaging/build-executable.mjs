@@ -93,10 +93,25 @@ async function main() {
   const script = path.join(work, trained ? 'plugboard.js' : 'plugboard.cjs');
   // A startup snapshot is built from a plain script (no CommonJS module around it).
   const { metafile } = await bundleScript(script, { wrapped: trained, format: args.startup === 'snapshot' ? 'iife' : 'cjs' });
+  // An import() esbuild left in the script (of a module it did not bundle, a built-in one too) would
+  // fail at run time: neither the executable's main script nor a vm.Script can import.
+  const left = Object.values(metafile.outputs).flatMap((o) => o.imports.filter((i) => i.kind === 'dynamic-import' && i.external).map((i) => i.path));
+  if (left.length > 0) throw new Error(`the executable's script would import() ${left.join(', ')} at run time, which the executable cannot: import it statically`);
   // Which npm packages are in the script (their licences go into the Debian package's copyright).
   writeFileSync(path.join(work, 'packages.json'), `${JSON.stringify(bundledPackages(metafile), null, 2)}\n`);
   const cache = path.join(work, 'plugboard.jscache');
-  if (trained) execFileSync(process.execPath, [path.join(repo, 'packaging', 'code-cache.mjs'), script, cache], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (trained) {
+    // (Its output is kept: the view drawn for the cache leaves a cursor escape on the terminal.)
+    // Once more if it fails (it starts QEMU and draws the view, with deadlines, on a loaded machine).
+    const makeCache = () => spawnSync(process.execPath, [path.join(repo, 'packaging', 'code-cache.mjs'), script, cache], { encoding: 'utf8', timeout: 300_000 });
+    let made = makeCache();
+    if (made.status !== 0) {
+      process.stderr.write(`making the code cache failed, trying again: ${`${made.stderr}`.trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-3).join(' / ')}\n`);
+      made = makeCache();
+    }
+    if (made.status !== 0) throw new Error(`making the code cache failed:\n${made.stdout}${made.stderr}`);
+    process.stdout.write(`${made.stdout.split('\n').find((l) => l.startsWith('code cache:')) ?? ''}\n`);
+  }
 
   const blob = path.join(work, 'plugboard.blob');
   const config = {

@@ -7,7 +7,8 @@
 // compiled before the script runs (its top level).
 //
 // The commands: --help, list (text and JSON), show, cmdline and the dry-run plans of every command
-// on a sandbox root (Ganeti 3.0 files and a legacy one), a file that needs zod to say what is wrong;
+// on a sandbox root (Ganeti 3.0 files and a legacy one), a file that needs zod to say what is wrong,
+// the interactive view drawn into a pretend terminal with a few keys;
 // and, when qemu-system-x86_64 is installed, show --live and a SCSI hot-add and unplug on a paused
 // QEMU. Nothing here is timed or checked beyond each command's exit code.
 //
@@ -27,7 +28,7 @@ const script = new vm.Script(readFileSync(scriptFile, 'utf8'), { filename: 'plug
 globalThis.__plugboardCodeCache = true;
 const module_ = { exports: {} };
 script.runInThisContext()(createRequire(import.meta.url), module_, module_.exports);
-const { main } = module_.exports;
+const { main, exerciseView } = module_.exports;
 
 const quiet = { stdout: () => undefined, stderr: () => undefined, env: process.env };
 async function run(expect, ...argv) {
@@ -82,6 +83,7 @@ try {
   const db1Disk = JSON.parse(readFileSync(runtime('db1'), 'utf8'))[3][1][0].uuid;
   await run([0], 'unplug', 'disk', 'db1', db1Disk, '--dry-run', '--runtime-file', runtime('db1'));
   await run([2], 'frobnicate');
+  await exerciseView(root);
 
   if (qemu) {
     const { launchInstance } = await fromDist('src/qemu/instance.js');

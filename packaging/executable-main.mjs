@@ -4,10 +4,61 @@
 // When the build runs the script to make V8's code cache (packaging/code-cache.mjs), it sets
 // globalThis.__plugboardCodeCache and calls `main` itself. Built as a startup snapshot (the
 // `snapshot` variant, for comparison), main runs when the snapshot is deserialized.
+import { PassThrough } from 'node:stream';
 import v8 from 'node:v8';
 import { main } from '../dist/src/cli/main.js';
 
 export { main };
+
+/**
+ * For the code cache only (packaging/code-cache.mjs): the interactive view on `root`, drawn into a
+ * pretend terminal, a few keys pressed (↓, Enter on an instance, Tab, Esc, ?), then quit, so that
+ * ink's, React's and the view's functions are compiled when the cache is made.
+ */
+export async function exerciseView(root) {
+  delete process.env.CI;
+  delete process.env.CONTINUOUS_INTEGRATION;
+  const { InstanceService } = await import('../dist/src/tui/service.js');
+  const { Transcript } = await import('../dist/src/qmp/transcript.js');
+  const { startTui } = await import('../dist/components/app-entry.js');
+  const stdout = new PassThrough();
+  Object.assign(stdout, { isTTY: true, columns: 160, rows: 50 });
+  let screen = '';
+  stdout.on('data', (b) => {
+    screen = (screen + b.toString('utf8')).slice(-65536);
+  });
+  const stdin = new PassThrough();
+  Object.assign(stdin, { isTTY: true, setRawMode: () => stdin, ref: () => stdin, unref: () => stdin });
+  const service = new InstanceService({ root, transcript: new Transcript() });
+  void service.refreshList();
+  await service.whenListed();
+  const tui = startTui({ service, title: 'code cache', demo: false, stdin, stdout });
+  const until = async (what, pred, ms = 10_000) => {
+    for (const t0 = Date.now(); !pred(screen); ) {
+      if (Date.now() - t0 > ms) throw new Error(`code cache: the view did not show ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  await until('the instance list', (s) => s.includes('web1'));
+  // [key, what the screen shows then]
+  const keys = [
+    ['\u001b[B', 'a frame', (s) => s.length > 0],
+    ['\r', 'an instance', (s) => s.includes('pci.0')],
+    ['\t', 'anything', () => true],
+    ['\u001b', 'the list', (s) => s.includes('INSTANCE')],
+    ['?', 'the help', (s) => s.includes('keys')],
+    ['\u001b', 'the list', (s) => s.includes('INSTANCE')],
+  ];
+  for (const [key, what, pred] of keys) {
+    screen = '';
+    stdin.write(key);
+    await until(what, pred);
+  }
+  stdin.write('q');
+  await tui.exited;
+  service.dispose();
+  await service.settle();
+}
 
 function start() {
   main(process.argv.slice(2)).then(
