@@ -6,7 +6,8 @@
 # file system.
 set -e
 exe=/usr/lib/plugboard/plugboard
-arch=$(uname -m)
+# The machine from the kernel without starting a process where it can (Linux 6.1+), else uname.
+if [ -r /proc/sys/kernel/arch ]; then read -r arch </proc/sys/kernel/arch; else arch=$(uname -m); fi
 if [ "$arch" != x86_64 ]; then
     echo "plugboard: this build runs on x86_64 (amd64) Linux; this machine is $arch: install the package built for it" >&2
     exit 1

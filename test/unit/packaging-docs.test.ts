@@ -149,13 +149,20 @@ describe('bash completion', () => {
 });
 
 describe("the package's /usr/bin/plugboard", () => {
-  /** packaging/plugboard.sh with its executable replaced by one that says it ran, and `fakes` first on PATH. */
-  function wrapper(fakes: Record<string, string>): { code: number | null; out: string; err: string } {
+  /**
+   * packaging/plugboard.sh with its executable replaced by one that says it ran, the kernel's
+   * /proc/sys/kernel/arch by a file (or by none: then it asks uname), and `fakes` first on PATH.
+   */
+  function wrapper(fakes: Record<string, string>, procArch?: string): { code: number | null; out: string; err: string } {
     const dir = mkdtempSync(path.join(tmp, 'wrapper-'));
     const exe = path.join(dir, 'exe');
     writeFileSync(exe, '#!/bin/sh\necho "ran $*"\n');
     chmodSync(exe, 0o755);
-    writeFileSync(path.join(dir, 'plugboard'), readFileSync(path.join(REPO, 'packaging', 'plugboard.sh'), 'utf8').replace('/usr/lib/plugboard/plugboard', exe));
+    const archFile = path.join(dir, 'arch');
+    if (procArch !== undefined) writeFileSync(archFile, `${procArch}\n`);
+    const text = readFileSync(path.join(REPO, 'packaging', 'plugboard.sh'), 'utf8');
+    expect(text).toContain('/proc/sys/kernel/arch');
+    writeFileSync(path.join(dir, 'plugboard'), text.replace('/usr/lib/plugboard/plugboard', exe).replaceAll('/proc/sys/kernel/arch', archFile));
     mkdirSync(path.join(dir, 'bin'));
     for (const [name, body] of Object.entries(fakes)) {
       writeFileSync(path.join(dir, 'bin', name), `#!/bin/sh\n${body}\n`);
@@ -168,6 +175,9 @@ describe("the package's /usr/bin/plugboard", () => {
   it('runs the executable on x86_64 with glibc 2.28 or newer', () => {
     expect(wrapper({ uname: 'echo x86_64', getconf: 'echo "glibc 2.28"' })).toEqual({ code: 0, out: 'ran --version\n', err: '' });
     expect(wrapper({ uname: 'echo x86_64', getconf: 'echo "glibc 3.0"' }).code).toBe(0);
+    // The kernel's word first, uname only without it.
+    expect(wrapper({ uname: 'echo aarch64', getconf: 'echo "glibc 2.36"' }, 'x86_64').code).toBe(0);
+    expect(wrapper({ uname: 'echo x86_64', getconf: 'echo "glibc 2.36"' }, 'aarch64').code).toBe(1);
   });
 
   it('says in one line, exit 1, when the machine is not x86_64, its glibc is older than 2.28, or its C library is not glibc', () => {
