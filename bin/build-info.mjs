@@ -23,6 +23,21 @@ export function buildInfo(repo, { executable = false } = {}) {
 }
 
 /**
+ * The time a build says it was made (seconds): $SOURCE_DATE_EPOCH (reproducible builds), else the
+ * time of the commit, else now.
+ */
+export function sourceDateEpoch(repo) {
+  if (process.env.SOURCE_DATE_EPOCH) return Number(process.env.SOURCE_DATE_EPOCH);
+  try {
+    const t = execFileSync('git', ['-C', repo, 'log', '-1', '--format=%ct'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (/^\d+$/.test(t)) return Number(t);
+  } catch {
+    // not a git checkout
+  }
+  return Math.floor(Date.now() / 1000);
+}
+
+/**
  * esbuild's `define` for it: JSON text in a string literal (an object literal would become a shared
  * variable that every chunk initialises).
  */

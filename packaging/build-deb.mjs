@@ -11,7 +11,8 @@
 //
 // Depends come from dpkg-shlibdeps on the executable (libc6 ≥ 2.28, libstdc++6, libgcc-s1);
 // Recommends: qemu-system-x86 (plugboard check and plugboard demo start QEMU).
-// Maintainer: $DEBFULLNAME <$DEBEMAIL>, else git's user.name and user.email.
+// Maintainer: $DEBFULLNAME <$DEBEMAIL>, else git's user.name and user.email, else the commit's author.
+// Dates (the changelog's, the man page's, the files'): $SOURCE_DATE_EPOCH, else the commit's time.
 //
 // Usage: node packaging/build-deb.mjs [--out DIR]   (DIR holds the executable; default dist/package)
 import { execFileSync } from 'node:child_process';
@@ -20,13 +21,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { buildInfo } from '../bin/build-info.mjs';
+import { buildInfo, sourceDateEpoch } from '../bin/build-info.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { out: { type: 'string', default: path.join(repo, 'dist', 'package') } } });
 const out = path.resolve(args.out);
 const work = path.join(out, 'work');
 const DEBIAN_REVISION = '1';
+// One date for the changelog, the man page (docs.mjs, a child) and the files' times (dpkg-deb
+// clamps them to it).
+process.env.SOURCE_DATE_EPOCH = String(sourceDateEpoch(repo));
 
 const run = (cmd, argv, opts = {}) => execFileSync(cmd, argv, { encoding: 'utf8', ...opts });
 
@@ -97,7 +101,7 @@ function deb822Text(text) {
 }
 
 function copyright(version, packages) {
-  const year = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? Date.now() / 1000) * 1000).getUTCFullYear();
+  const year = new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000).getUTCFullYear();
   const list = packages.map((p) => `${p.name} ${p.version} (${p.license})`).join(', ');
   const texts = packages
     .map((p) => `${'-'.repeat(72)}\n${p.name} ${p.version} (${p.dir}):\n\n${packageLicenseText(p.dir)}`)
@@ -140,7 +144,7 @@ ${deb822Text(`Node.js ${process.version}:\n\n${nodeLicense()}\n${texts}`)}
 }
 
 function changelog(debVersion, info) {
-  const when = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? Date.now() / 1000) * 1000).toUTCString().replace('GMT', '+0000');
+  const when = new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000).toUTCString().replace('GMT', '+0000');
   const built = info.commit === 'unknown' ? 'a tree outside git' : `commit ${info.commit.slice(0, 12)}${info.dirty ? ' with uncommitted changes' : ''}`;
   return `plugboard (${debVersion}) unstable; urgency=medium
 
@@ -153,10 +157,17 @@ function changelog(debVersion, info) {
 }
 
 function maintainer() {
-  const name = process.env.DEBFULLNAME || gitConfig('user.name') || 'plugboard developers';
+  const name = process.env.DEBFULLNAME || gitConfig('user.name');
   const email = process.env.DEBEMAIL || gitConfig('user.email');
-  if (!email) throw new Error('no maintainer address: set DEBEMAIL (and DEBFULLNAME), or git config user.email');
-  return `${name} <${email}>`;
+  if (name && email) return `${name} <${email}>`;
+  // Else the author of the commit it is built from.
+  try {
+    const author = run('git', ['-C', repo, 'log', '-1', '--format=%an <%ae>'], { stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (/^.+ <[^<>\s]+@[^<>\s]+>$/.test(author)) return author;
+  } catch {
+    // not a git checkout
+  }
+  throw new Error('no maintainer: set DEBFULLNAME and DEBEMAIL (or git config user.name and user.email)');
 }
 
 /** dpkg-shlibdeps on the executable: the Depends of the shared libraries it links. */

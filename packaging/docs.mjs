@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildInfo } from '../bin/build-info.mjs';
+import { buildInfo, sourceDateEpoch } from '../bin/build-info.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const fromDist = (rel) => import(pathToFileURL(path.join(repo, 'dist', rel)).href);
@@ -387,7 +387,7 @@ async function cli() {
   if (!outdir) throw new Error('usage: node packaging/docs.mjs OUTDIR');
   const sources = await loadSources();
   const info = buildInfo(repo);
-  const date = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? Date.now() / 1000) * 1000).toISOString().slice(0, 10);
+  const date = new Date(sourceDateEpoch(repo) * 1000).toISOString().slice(0, 10);
   mkdirSync(outdir, { recursive: true });
   writeFileSync(path.join(outdir, 'plugboard.1'), manPage(sources, { version: info.version, date }));
   writeFileSync(path.join(outdir, 'plugboard.bash-completion'), bashCompletion(sources));
