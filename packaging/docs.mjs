@@ -17,7 +17,7 @@ const fromDist = (rel) => import(pathToFileURL(path.join(repo, 'dist', rel)).hre
 /** What the documentation is made from. */
 export async function loadSources() {
   const { createProgram } = await fromDist('src/cli/main.js');
-  const { KEYMAP } = await fromDist('components/keymap.js');
+  const { KEYMAP, describe } = await fromDist('components/keymap.js');
   const { ExitCode } = await fromDist('src/errors.js');
   const { ROOT_ENV } = await fromDist('src/runtime/root.js');
   const { QEMU_ENV_VAR, QEMU_DEFAULT_PATH } = await fromDist('src/qemu/binary.js');
@@ -30,6 +30,7 @@ export async function loadSources() {
   return {
     program,
     KEYMAP,
+    describeBinding: describe,
     ExitCode,
     env: { ROOT_ENV, QEMU_ENV_VAR, QEMU_DEFAULT_PATH, GUEST_DIR_ENV, LOCK_DIR_NAME, PENDING_DIR },
     types: { '--disk-type': HOTPLUGGABLE_DISK_TYPES, '--nic-type': HOTPLUGGABLE_NIC_TYPES },
@@ -88,7 +89,7 @@ function paragraph(text) {
 }
 
 /** The man page plugboard(1). */
-export function manPage({ program, KEYMAP, ExitCode, env }, { version, date }) {
+export function manPage({ program, KEYMAP, describeBinding, ExitCode, env }, { version, date }) {
   const help = program.createHelp();
   const out = [];
   const put = (s) => out.push(s);
@@ -161,7 +162,8 @@ export function manPage({ program, KEYMAP, ExitCode, env }, { version, date }) {
     for (const b of screen.bindings) {
       put('.TP');
       put(b.keys.map(B).join(', '));
-      put(roff(b.description));
+      // (with where it holds, as the help screen says it: `(preview, result) scroll …`)
+      put(roff(describeBinding ? describeBinding(b) : b.description));
     }
   }
 
@@ -193,6 +195,8 @@ export function manPage({ program, KEYMAP, ExitCode, env }, { version, date }) {
     [env.QEMU_ENV_VAR, `the QEMU binary that plugboard check and plugboard demo start (default ${env.QEMU_DEFAULT_PATH}, from Debian's qemu-system-x86)`],
     [env.GUEST_DIR_ENV, 'plugboard demo: a directory with a small test guest (vmlinuz, initramfs.cpio.gz, .stamp) that the paravirtual demo instance boots so that its PCI unplugs complete; without it the demo’s QEMUs are paused and PCI unplugs stay pending'],
     ['PLUGBOARD_DEBUG', 'when set, an internal error is printed with its stack trace'],
+    ['NO_COLOR', 'set and not empty: the interactive view uses no colour or other styling (its marks are characters)'],
+    ['TERM', 'dumb: no colour or styling, and no alternate screen'],
     ['FORCE_COLOR', 'the colours of the interactive view: 0 turns them off, 1 to 3 forces 16, 256 or 16 million colours'],
   ];
   for (const [name, text] of envVars) {

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bashCompletion, type DocSources, manPage, roff } from '../../packaging/docs.mjs';
-import { KEYMAP } from '../../components/keymap.js';
+import { describe as describeBinding, KEYMAP } from '../../components/keymap.js';
 import { GUEST_DIR_ENV } from '../../src/cli/demo.js';
 import { createProgram } from '../../src/cli/main.js';
 import { ExitCode } from '../../src/errors.js';
@@ -45,6 +45,7 @@ beforeAll(async () => {
   sources = {
     program,
     KEYMAP,
+    describeBinding,
     ExitCode,
     env: { ROOT_ENV, QEMU_ENV_VAR, QEMU_DEFAULT_PATH, GUEST_DIR_ENV, LOCK_DIR_NAME, PENDING_DIR },
     types: { '--disk-type': HOTPLUGGABLE_DISK_TYPES, '--nic-type': HOTPLUGGABLE_NIC_TYPES },
@@ -79,11 +80,14 @@ describe('plugboard(1)', () => {
   it('has the key map of the view, the exit codes, the environment and the files', () => {
     for (const screen of KEYMAP) {
       expect(page).toContain(`.SS "${roff(screen.title)}"`);
-      for (const b of screen.bindings) expect(page).toContain(roff(b.description));
+      for (const b of screen.bindings) {
+        expect(page).toContain(roff(describeBinding(b)));
+        for (const k of b.keys) expect(page).toContain(`\\fB${roff(k)}\\fR`);
+      }
     }
     const exit = page.slice(page.indexOf('.SH EXIT STATUS'), page.indexOf('.SH ENVIRONMENT'));
     for (const code of Object.values(ExitCode)) expect(exit).toContain(`\\fB${code}\\fR`);
-    for (const name of [ROOT_ENV, QEMU_ENV_VAR, GUEST_DIR_ENV, 'PLUGBOARD_DEBUG']) expect(page).toContain(`\\fB${roff(name)}\\fR`);
+    for (const name of [ROOT_ENV, QEMU_ENV_VAR, GUEST_DIR_ENV, 'PLUGBOARD_DEBUG', 'NO_COLOR', 'TERM']) expect(page).toContain(`\\fB${roff(name)}\\fR`);
     expect(page).toContain(roff(`ROOT/${LOCK_DIR_NAME}/NAME.lock`));
     expect(page).toContain('.SH EXAMPLES');
   });
