@@ -50,16 +50,22 @@ export async function bundleScript(outfile, { wrapped = false, format = 'cjs' } 
     platform: 'node',
     format,
     target: 'node20',
-    // import.meta.url: only src/cli/install.ts has it, for the installation directory, which the
-    // executable does not have (it returns before).
-    define: { 'process.env.NODE_ENV': '"production"', 'import.meta.url': 'undefined', ...buildInfoDefine(repo, { executable: true }) },
+    define: { 'process.env.NODE_ENV': '"production"', ...buildInfoDefine(repo, { executable: true }) },
     plugins: [noDevtools, yogaSync, inkWithoutTopLevelAwait, zodOneCopy, commanderBundled, inkFast(dist)],
     minifyWhitespace: true,
     minifySyntax: true,
-    logLevel: 'warning',
+    logLevel: 'error',
     metafile: true,
     ...(wrapped ? { banner: { js: '(function (require, module, exports) {' }, footer: { js: '})' } } : {}),
   });
+  // import.meta is empty in CommonJS: only src/cli/install.ts may have it (the installation
+  // directory, which the executable does not have: it returns before reading it). Anywhere else a
+  // module would look for files beside itself that the executable does not have.
+  const metaUsers = result.warnings.filter((w) => w.id === 'empty-import-meta' && !/src[\\/]cli[\\/]install\.js$/.test(w.location?.file ?? ''));
+  if (metaUsers.length > 0) {
+    throw new Error(`import.meta in the executable's script (where it is empty): ${metaUsers.map((w) => `${w.location?.file}:${w.location?.line}`).join(', ')}`);
+  }
+  for (const w of result.warnings) if (w.id !== 'empty-import-meta') process.stderr.write(`esbuild: ${w.location?.file ?? ''}:${w.location?.line ?? ''}: ${w.text}\n`);
   return result;
 }
 
