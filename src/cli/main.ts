@@ -2,6 +2,7 @@
  * The non-interactive CLI. Every command uses the shared core; the TUI (`plugboard` with no command)
  * is loaded lazily so that scripts never pay for ink and react.
  */
+import type { Command as CommandType } from 'commander';
 import { Command, CommanderError, Option } from './commander.js';
 import { ExitCode, messageOf, PlugboardError } from '../errors.js';
 import { type CliIo, escapedNoteLine, processIo, terminalIo } from './io.js';
@@ -22,6 +23,30 @@ export async function main(argv: string[], rawIo: CliIo = processIo): Promise<nu
 }
 
 async function run(argv: string[], io: CliIo): Promise<number> {
+  if (commandWord(argv) === undefined && argv.some((a) => a === '--version' || a === '-V')) {
+    io.stdout(`${(await import('./install.js')).versionLine()}\n`);
+    return ExitCode.ok;
+  }
+
+  let exitCode: number = ExitCode.ok;
+  const setExit = (code: number): void => {
+    exitCode = code;
+  };
+  const program = await createProgram(io, setExit, argv);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+/**
+ * The commander program: every command and option. Given `argv`, the interactive view's commands
+ * are registered only when the command line can be one of them; without it, everything is (the man
+ * page and the bash completion are generated from that: packaging/).
+ */
+export async function createProgram(io: CliIo, setExit: (code: number) => void, argv?: readonly string[]): Promise<CommandType> {
   const program = new Command('plugboard')
     .description('PCI slots and SCSI targets of Ganeti KVM instances: bus maps, safe hot-plug and unplug')
     .showHelpAfterError('(run plugboard --help for usage)')
@@ -30,30 +55,15 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   program.addOption(
     new Option('--root <dir>', 'Ganeti KVM runtime root').env('PLUGBOARD_ROOT').default(undefined, '/var/run/ganeti/kvm-hypervisor'),
   );
+  program.option('-V, --version', "print plugboard's version and the commit it was built from");
 
-  program.option('-V, --version', "print plugboard's version");
-  if (commandWord(argv) === undefined && argv.some((a) => a === '--version' || a === '-V')) {
-    io.stdout(`${(await import('./install.js')).plugboardVersion()}\n`);
-    return ExitCode.ok;
-  }
-
-  let exitCode: number = ExitCode.ok;
-  const setExit = (code: number): void => {
-    exitCode = code;
-  };
   registerCoreCommands(program, io, setExit);
   registerLiveCommands(program, io, setExit);
   // The interactive view's commands (`plugboard` alone, `demo`) are registered only when the command
   // line can be one of them: tui.ts brings the view's service and the demo sandbox with it.
-  if (!SCRIPT_COMMANDS.has(commandWord(argv) ?? '')) (await import('./tui.js')).registerTuiCommands(program, io, setExit);
+  if (argv === undefined || !SCRIPT_COMMANDS.has(commandWord(argv) ?? '')) (await import('./tui.js')).registerTuiCommands(program, io, setExit);
   registerCheckCommand(program, io, setExit);
-
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    return exitCode;
-  } catch (error) {
-    return reportError(error, io);
-  }
+  return program;
 }
 
 /** Commands that never open the interactive view: they run without loading its registration. */
