@@ -22,7 +22,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, wri
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, stripVTControlCharacters } from 'node:util';
 import { build } from 'esbuild';
 import { buildInfoDefine } from '../bin/build-info.mjs';
 import { inkFast } from '../bin/esbuild-ink-fast.mjs';
@@ -144,7 +144,7 @@ async function main() {
   const postject = path.join(path.dirname(createRequire(import.meta.url).resolve('postject')), 'cli.js');
   const injected = spawnSync(process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { encoding: 'utf8' });
   const noise = /^warning: Can't find string offset for section name '\.note/;
-  const said = `${injected.stdout}\n${injected.stderr}`.replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((l) => l.trim() && !noise.test(l) && !/^(Start injection|💉 Injection done)/u.test(l));
+  const said = stripVTControlCharacters(`${injected.stdout}\n${injected.stderr}`).split('\n').filter((l) => l.trim() && !noise.test(l) && !/^(Start injection|💉 Injection done)/u.test(l));
   if (injected.status !== 0) throw new Error(`postject: ${said.join(' / ')}`);
   for (const line of said) process.stderr.write(`postject: ${line}\n`);
   execFileSync('mv', ['-f', tmp, exe]);
