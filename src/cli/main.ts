@@ -8,6 +8,7 @@ import { type CliIo, processIo } from './io.js';
 import { registerCoreCommands } from './commands.js';
 import { registerLiveCommands } from './live-commands.js';
 import { registerCheckCommand } from './check.js';
+import { registerDowngradeCommand } from './downgrade.js';
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const program = new Command('plugboard')
@@ -35,6 +36,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   // line can be one of them: tui.ts brings the view's service and the demo sandbox with it.
   if (!SCRIPT_COMMANDS.has(commandWord(argv) ?? '')) (await import('./tui.js')).registerTuiCommands(program, io, setExit);
   registerCheckCommand(program, io, setExit);
+  registerDowngradeCommand(program, io, setExit);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -45,7 +47,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
 }
 
 /** Commands that never open the interactive view: they run without loading its registration. */
-const SCRIPT_COMMANDS: ReadonlySet<string> = new Set(['list', 'show', 'cmdline', 'hotplug', 'unplug', 'check']);
+const SCRIPT_COMMANDS: ReadonlySet<string> = new Set(['list', 'show', 'cmdline', 'hotplug', 'unplug', 'check', 'downgrade']);
 
 /**
  * The command word of `argv` (`list` in `--root /x list --json`); undefined when there is none or
