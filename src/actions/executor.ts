@@ -541,6 +541,18 @@ function outcome(plan: Plan, status: Outcome['status'], message: string, started
 }
 
 /**
+ * The probe after an unplug's device_del found no such device: the devices and backends, and the
+ * bus the device is on (its PCI slot or SCSI target, where QEMU may have it under another id).
+ */
+function absentProbeFor(action: Action, rf: RuntimeFile): ProbeOptions {
+  if (action.type === 'unplug-disk') {
+    const disk = rf.disks.find((d) => d.uuid === action.device || diskId(d) === action.device);
+    if (disk && 'scsi-id' in disk.hvinfo) return { scope: 'scsi', knownScsi: knownScsiAddresses(rf) };
+  }
+  return { scope: 'pci' };
+}
+
+/**
  * What the plan of `action` needs QEMU to say (see ProbeOptions.scope): an unplug, what backs the
  * device (whether QEMU has it, QEMU's answer to its device_del says: see planFromLive); a SCSI
  * disk hot-add, which devices there are, what backs them and the SCSI addresses — those of the
@@ -651,8 +663,9 @@ async function planAndExecute(qmp: QmpClient, action: Action, rf: RuntimeFile, s
     });
   } catch (error) {
     if (error instanceof DeviceAbsentError) {
-      // QEMU does not have the device: what it has (and which block node is left) decides.
-      const again = await planFromLive(qmp, action, rf, { scope: 'devices' }, st);
+      // QEMU does not have the device: what it has (and which block node is left) decides, and
+      // what sits at the device's place (another id there: the planner refuses, see unplug-guard.ts).
+      const again = await planFromLive(qmp, action, rf, absentProbeFor(action, rf), st);
       return execute(qmp, again, { ...st, retryWhenTaken: false, retryWhenAbsent: false });
     }
     if (!(error instanceof PlaceTakenError)) throw error;

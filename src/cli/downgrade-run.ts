@@ -11,6 +11,14 @@ import { ExitCode } from '../errors.js';
 import { downgradeInstances, type InstanceDowngrade } from '../usecases/downgrade.js';
 import { type CliIo, printJson } from './io.js';
 
+/**
+ * plugboard reads the old form as Ganeti 3.0 does and writes what it changes in the hvinfo form: a
+ * hot-add or unplug by plugboard on a downgraded file makes it unreadable for Ganeti 2.15 again.
+ */
+export const OWN_WRITES_NOTE =
+  'note: plugboard hotplug and unplug write the runtime file back in the hvinfo form, which Ganeti before 2.16 cannot load: ' +
+  'do not use them on this node while it runs such a Ganeti';
+
 const hex2 = (slot: number): string => `0x${slot.toString(16).padStart(2, '0')}`;
 
 function stateOf(r: InstanceDowngrade): string {
@@ -96,6 +104,7 @@ export async function runDowngrade(
         refused: n('refused'),
         failed: n('failed'),
       },
+      notes: results.some((r) => r.status === 'downgraded' || r.status === 'would-downgrade') ? [OWN_WRITES_NOTE.replace(/^note: /, '')] : [],
       exitCode,
     });
     return exitCode;
@@ -109,6 +118,7 @@ export async function runDowngrade(
     else if (r.exitCode === ExitCode.ok) io.stdout(`unchanged ${r.instance}: ${r.message ?? ''}\n`);
     else for (const line of problemLines(r)) io.stderr(`${line}\n`);
   }
+  if (results.some((r) => r.status === 'downgraded' || r.status === 'would-downgrade')) io.stdout(`${OWN_WRITES_NOTE}\n`);
   if (results.length > 1 || instances === 'all') io.stdout(summaryLine(results, opts.dryRun));
   else if (opts.dryRun && results[0]!.status === 'would-downgrade') io.stdout('dry run: nothing written\n');
   return exitCode;

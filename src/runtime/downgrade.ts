@@ -305,16 +305,18 @@ export function planDowngrade(text: string, source: string, instance?: string): 
   return { status: 'downgrade', text: `${dumpJson(out)}\n`, devices: ctx.devices, notes: ctx.notes };
 }
 
-/** What a downgraded instance loses, in one sentence, or null when it loses nothing. */
+/** What a downgraded instance loses, or null when it loses nothing. */
 export function lossOf(devices: readonly DowngradedDevice[]): string | null {
   const lost = devices.filter((d) => !d.idKept);
   if (lost.length === 0) return null;
   const now = lost.map((d) => d.id).join(', ');
   const then = lost.map((d) => d.oldId).join(', ');
+  const these = lost.length === 1 ? 'this device' : 'these devices';
   return (
     `QEMU keeps the ids it has (${now}), while ${DOWNGRADE_TARGET} derives ${then} from the slots: its hot-unplug ` +
-    `(and NIC hot-modify) of ${lost.length === 1 ? 'this device' : 'these devices'} will not find ${lost.length === 1 ? 'it' : 'them'} ` +
-    'until the instance is restarted or migrated (QEMU is then started from the downgraded file, with those ids); ' +
-    'migration and hot-adding work as before'
+    `(and NIC hot-modify) of ${these} will not find ${lost.length === 1 ? 'it' : 'them'} until the instance is restarted or migrated ` +
+    '(QEMU is then started from the downgraded file, with those ids). Ganeti 3.0 and plugboard read the file with those ids too: ' +
+    `until then plugboard refuses to unplug ${these}, and its show --live and check report ${lost.length === 1 ? 'it' : 'them'} as drift ` +
+    '(the slots are right: a migration works)'
   );
 }

@@ -74,6 +74,7 @@ describe('plugboard downgrade: what it does', () => {
     expect(r.out).toMatch(/nics\[0\] +nic-003fc157-66a8-4e6d +virtio-net-pci +pci\.0 slot 0x08 → "pci": 8 +\(Ganeti 2\.15 calls it hotnic-003fc157-pci-8\)/);
     expect(r.out).toMatch(/loses: QEMU keeps the ids it has .* until the instance is restarted or migrated/);
     expect(r.out).not.toMatch(/summary|instances:/);
+    expect(r.out).toMatch(/\nnote: plugboard hotplug and unplug write the runtime file back in the hvinfo form, which Ganeti before 2\.16 cannot load/);
   });
 
   it.runIf(asRoot)('as root the backup also gets the runtime file\'s owner and group', async () => {
@@ -109,6 +110,7 @@ describe('plugboard downgrade: what it does', () => {
     expect(r.code).toBe(1);
     const j = JSON.parse(r.out);
     expect(j).toMatchObject({ dryRun: false, exitCode: 1, summary: { downgraded: 1, wouldDowngrade: 0, alreadyOld: 1, refused: 1, failed: 0 } });
+    expect(j.notes).toEqual([expect.stringMatching(/^plugboard hotplug and unplug write the runtime file back in the hvinfo form/)]);
     expect(j.instances.map((i: { instance: string; status: string; exitCode: number }) => [i.instance, i.status, i.exitCode])).toEqual([
       ['db1', 'refused', 1],
       ['old1', 'already-old', 0],
