@@ -193,7 +193,9 @@ describe('plugboard downgrade: bad input — one line, exit 1 or 2, nothing chan
   it('a file that cannot be read: exit 2, the file and the JSON path named', async () => {
     const bad = WEB.replace('"addr": "0x9"', '"addr": "nine"');
     await expectNothingChanged(makeRoot({ web1: bad }), ['downgrade', 'web1'], 2, /^plugboard: cannot downgrade web1: .*conf\/web1\.runtime: disks\[0\]\[0\]\.hvinfo\.addr: expected hex string/);
-    await expectNothingChanged(makeRoot({ web1: '\xff\xfe' }), ['downgrade', 'web1'], 2, /web1\.runtime: not valid UTF-8|invalid JSON/);
+    const latin1 = makeRoot({});
+    writeFileSync(conf(latin1, 'web1.runtime'), Buffer.from(WEB.replace('disk0', 'disk\u00e9'), 'latin1'), { mode: 0o600 });
+    await expectNothingChanged(latin1, ['downgrade', 'web1'], 2, /^plugboard: cannot downgrade web1: .*web1\.runtime: not valid UTF-8 text$/);
     const dir = makeRoot({});
     mkdirSync(conf(dir, 'web1.runtime'));
     await expectNothingChanged(dir, ['downgrade', 'web1'], 2, /^plugboard: cannot downgrade web1: refusing to read .*web1\.runtime: it is a directory/);
