@@ -47,7 +47,7 @@ import { type DowngradedDevice, type DowngradeRefusal, lossOf, planDowngrade } f
 import { readRuntimeText, readRuntimeTextSync } from '../runtime/load.js';
 import { acquireInstanceLock } from '../runtime/lock.js';
 import { checkRootTree, instanceStatus, listInstances, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
-import { writeRuntimeFileAtomic } from '../runtime/write.js';
+import { syncDirectory, writeRuntimeFileAtomic } from '../runtime/write.js';
 
 /** Suffix of the backup beside the runtime file: `conf/NAME.runtime.pre-downgrade`. */
 export const BACKUP_SUFFIX = '.pre-downgrade';
@@ -324,7 +324,7 @@ function createBackup(runtime: string, backup: string, text: string): void {
   // Best effort: the runtime file's write fsyncs this same directory after its rename, which makes
   // the backup's name durable at the latest then.
   try {
-    syncDirectory(dir);
+    syncDirectory(backup);
   } catch {
     // see above
   }
@@ -333,7 +333,7 @@ function createBackup(runtime: string, backup: string, text: string): void {
 function removeBackup(backup: string): void {
   unlinkQuietly(backup);
   try {
-    syncDirectory(dirname(backup));
+    syncDirectory(backup);
   } catch {
     // the unlink itself happened
   }
@@ -361,20 +361,5 @@ function unlinkQuietly(path: string): void {
     unlinkSync(path);
   } catch {
     // gone
-  }
-}
-
-function syncDirectory(dir: string): void {
-  let dfd: number | undefined;
-  try {
-    dfd = openSync(dir, fsc.O_RDONLY | (fsc.O_DIRECTORY ?? 0));
-    fsyncSync(dfd);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') {
-      throw new PlugboardError(`syncing ${dir} failed: ${describe(err)}`, { cause: err });
-    }
-  } finally {
-    if (dfd !== undefined) closeQuietly(dfd);
   }
 }

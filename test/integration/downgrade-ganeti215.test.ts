@@ -30,7 +30,7 @@ import type { Json, JsonObject } from '../../src/runtime/types.js';
 import { ganetiAvailable, ganetiDeviceOptions } from '../helpers/ganeti.js';
 import { ganeti215HotDel, ganeti215Load, Ganeti215RaisedError, ganeti215Start, ganeti215Unavailable } from '../helpers/ganeti215.js';
 import { requireQemu } from '../helpers/qemu.js';
-import { waitFor } from '../helpers/wait.js';
+import { migrateLive } from '../helpers/migrate.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '..', 'fixtures');
 type Doc = [Json[], JsonObject[], JsonObject, [JsonObject, string, string | null][]];
@@ -193,23 +193,7 @@ describe.skipIf(unavailable !== null)(`a running instance downgraded, then Ganet
     expect(args.filter((a) => a.includes('TAPFD') || a.includes('/var/run/ganeti'))).toEqual([]);
     const target = await launchQemu({ qmpSocket: path.join(targetDir, 'ctrl', `${name}.qmp`), argv: args, memoryMb: 64, startTimeoutMs: 20_000 });
     qemus.push(target);
-    const uri = `unix:${path.join(targetDir, 'migrate.sock')}`;
-    const caps = [{ capability: 'return-path', state: true }];
-    await withQmp(target.qmpSocket, {}, async (t) => {
-      await t.execute('migrate-set-capabilities', { capabilities: caps });
-      await t.execute('migrate-incoming', { uri });
-    });
-    const status = await withQmp(source.qmpSocket, {}, async (s) => {
-      await s.execute('migrate-set-capabilities', { capabilities: caps });
-      await s.execute('migrate', { uri });
-      return waitFor(
-        async () => {
-          const r = await s.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
-          return r.status === 'completed' || r.status === 'failed' ? r : undefined;
-        },
-        { timeoutMs: 20_000, intervalMs: 10, what: 'the migration to complete or fail' },
-      );
-    });
+    const status = await migrateLive(source.qmpSocket, target.qmpSocket, targetDir);
     expect(status).toMatchObject({ status: 'completed' });
 
     // On the target, Ganeti 2.15 finds the device by the id it derives: device_del is accepted.

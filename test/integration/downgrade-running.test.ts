@@ -23,7 +23,7 @@ import { planDowngrade } from '../../src/runtime/downgrade.js';
 import { parseRuntimeText } from '../../src/runtime/load.js';
 import { qmpSocketPath, runtimeFilePath } from '../../src/runtime/root.js';
 import { requireQemu } from '../helpers/qemu.js';
-import { waitFor } from '../helpers/wait.js';
+import { migrateLive } from '../helpers/migrate.js';
 
 requireQemu();
 
@@ -86,23 +86,7 @@ describe('downgrade of a running instance', () => {
       startTimeoutMs: 20_000,
     });
     qemus.push(target);
-    const uri = `unix:${path.join(node2, 'migrate.sock')}`;
-    const caps = [{ capability: 'return-path', state: true }];
-    await withQmp(target.qmpSocket, {}, async (t) => {
-      await t.execute('migrate-set-capabilities', { capabilities: caps });
-      await t.execute('migrate-incoming', { uri });
-    });
-    const final = await withQmp(source.qmpSocket, {}, async (s) => {
-      await s.execute('migrate-set-capabilities', { capabilities: caps });
-      await s.execute('migrate', { uri });
-      return waitFor(
-        async () => {
-          const m = await s.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
-          return m.status === 'completed' || m.status === 'failed' ? m : undefined;
-        },
-        { timeoutMs: 20_000, intervalMs: 10, what: 'the migration to complete or fail' },
-      );
-    });
+    const final = await migrateLive(source.qmpSocket, target.qmpSocket, node2);
     expect(final).toMatchObject({ status: 'completed' });
     const there = await withQmp(target.qmpSocket, {}, (q) => probeLive(q));
     expect(there.pci.filter((f) => f.qdevId.startsWith('hot')).map((f) => [f.qdevId, f.slot])).toEqual(
