@@ -171,6 +171,16 @@ describe('downgrade: what cannot be', () => {
     expect(disk[0]).toMatch(/^disks\[0\]\[0\]: disk-7c079136-2573-4112 \(virtio-blk-pci\): the instance's disk_type is ide, which makes a disk ide/);
   });
 
+  it('disks on an instance whose disk_type Ganeti 2.15 does not know (a hand-made file: scsi-hd disks on pci.0) are refused', () => {
+    const lines = refusedLines(
+      variant((doc) => {
+        doc[2]['disk_type'] = 'scsi-hd';
+        for (const e of doc[3]) (e[0]['hvinfo'] as JsonObject)['driver'] = 'scsi-hd';
+      }),
+    );
+    expect(lines).toEqual([expect.stringMatching(/^hvparams\.disk_type: scsi-hd came with Ganeti 2\.16: Ganeti 2\.15 would start these disks as -drive if=scsi-hd/)]);
+  });
+
   it('hvinfo keys beyond driver/id/bus/addr are refused', () => {
     const lines = refusedLines(variant((doc) => ((doc[1][0]!['hvinfo'] as JsonObject)['netdev'] = 'nd0')));
     expect(lines).toEqual([expect.stringMatching(/^nics\[0\]: .* has hvinfo netdev="nd0": the pre-hvinfo form cannot hold it/)]);
