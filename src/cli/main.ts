@@ -9,6 +9,7 @@ import { type CliIo, escapedNoteLine, processIo, terminalIo } from './io.js';
 import { registerCoreCommands } from './commands.js';
 import { registerLiveCommands } from './live-commands.js';
 import { registerCheckCommand } from './check.js';
+import { registerDowngradeCommand } from './downgrade.js';
 
 /**
  * Runs the command line. Everything it prints goes through `terminalIo`: characters from outside
@@ -63,11 +64,12 @@ export async function createProgram(io: CliIo, setExit: (code: number) => void, 
   // line can be one of them: tui.ts brings the view's service and the demo sandbox with it.
   if (argv === undefined || !SCRIPT_COMMANDS.has(commandWord(argv) ?? '')) (await import('./tui.js')).registerTuiCommands(program, io, setExit);
   registerCheckCommand(program, io, setExit);
+  registerDowngradeCommand(program, io, setExit);
   return program;
 }
 
 /** Commands that never open the interactive view: they run without loading its registration. */
-const SCRIPT_COMMANDS: ReadonlySet<string> = new Set(['list', 'show', 'cmdline', 'hotplug', 'unplug', 'check']);
+const SCRIPT_COMMANDS: ReadonlySet<string> = new Set(['list', 'show', 'cmdline', 'hotplug', 'unplug', 'check', 'downgrade']);
 
 /**
  * The command word of `argv` (`list` in `--root /x list --json`); undefined when there is none or
