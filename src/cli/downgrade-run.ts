@@ -7,7 +7,7 @@
  * on stdout counts them. Exit: the highest of the instances' codes (0 done or nothing to do under
  * --all; 1 refused, already in the old form when named, or failed; 2 a file plugboard cannot read).
  */
-import { ExitCode } from '../errors.js';
+import { ExitCode, InterruptedError } from '../errors.js';
 import { downgradeInstances, type InstanceDowngrade } from '../usecases/downgrade.js';
 import { type CliIo, printJson } from './io.js';
 
@@ -82,7 +82,7 @@ export async function runDowngrade(
 ): Promise<number> {
   const controller = new AbortController();
   // Ctrl-C: the instance being rewritten is finished (each is atomic), the others are not started.
-  const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'));
+  const onSigint = () => controller.abort(new InterruptedError('interrupted (SIGINT)'));
   process.on('SIGINT', onSigint);
   let results: InstanceDowngrade[];
   try {

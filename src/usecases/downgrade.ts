@@ -42,7 +42,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ExitCode, InputError, NotFoundError, PlugboardError, RefusedError } from '../errors.js';
+import { ExitCode, InputError, InternalError, messageOf, NotFoundError, PlugboardError, RefusedError } from '../errors.js';
 import { type DowngradedDevice, type DowngradeRefusal, lossOf, planDowngrade } from '../runtime/downgrade.js';
 import { readRuntimeText, readRuntimeTextSync } from '../runtime/load.js';
 import { acquireInstanceLock } from '../runtime/lock.js';
@@ -196,7 +196,7 @@ export async function downgradeInstance(
         break;
       default: {
         const never: never = plan;
-        throw new Error(`unknown plan ${JSON.stringify(never)}`);
+        throw new InternalError(`unknown downgrade plan ${JSON.stringify(never)}`);
       }
     }
     const existing = existingBackup(backup, text);
@@ -255,7 +255,7 @@ function existingBackup(backup: string, text: string): 'absent' | 'same' {
     st = lstatSync(backup);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
-    throw new PlugboardError(`cannot check ${backup}: ${(err as Error).message}; nothing changed`, { cause: err });
+    throw new PlugboardError(`cannot check ${backup}: ${messageOf(err)}; nothing changed`, { cause: err });
   }
   if (st.isSymbolicLink()) {
     let target = '?';
@@ -296,7 +296,7 @@ function createBackup(runtime: string, backup: string, text: string): void {
   try {
     st = lstatSync(runtime);
   } catch (err) {
-    throw new PlugboardError(`cannot back up ${runtime}: ${(err as Error).message}; nothing changed`, { cause: err });
+    throw new PlugboardError(`cannot back up ${runtime}: ${messageOf(err)}; nothing changed`, { cause: err });
   }
   const tmp = join(dir, `.${basename(backup)}.plugboard-${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined;
@@ -345,7 +345,7 @@ function describe(err: unknown): string {
   if (e?.code === 'ENOSPC') return 'no space left on device';
   if (e?.code === 'EROFS') return 'read-only file system';
   if (e?.code === 'EEXIST') return 'its temp file name is taken';
-  return e?.code ? `${e.code}: ${e.message}` : String(err);
+  return e?.code ? `${e.code}: ${e.message}` : messageOf(err);
 }
 
 function closeQuietly(fd: number): void {
