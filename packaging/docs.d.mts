@@ -7,7 +7,7 @@ export interface DocSources {
   /** The key map's own wording of a binding (with where it holds), when it has one. */
   describeBinding?: (binding: { command: string; keys: readonly string[]; description: string; when?: readonly string[] }) => string;
   ExitCode: Readonly<Record<string, number>>;
-  env: { ROOT_ENV: string; QEMU_ENV_VAR: string; QEMU_DEFAULT_PATH: string; GUEST_DIR_ENV: string; LOCK_DIR_NAME: string; PENDING_DIR: string };
+  env: { ROOT_ENV: string; QEMU_ENV_VAR: string; QEMU_DEFAULT_PATH: string; GUEST_DIR_ENV: string; LOCK_DIR_NAME: string; PENDING_DIR: string; BACKUP_SUFFIX: string };
   types: Readonly<Record<string, readonly string[]>>;
 }
 

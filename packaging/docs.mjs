@@ -24,6 +24,7 @@ export async function loadSources() {
   const { GUEST_DIR_ENV } = await fromDist('src/cli/demo.js');
   const { LOCK_DIR_NAME } = await fromDist('src/runtime/lock.js');
   const { PENDING_DIR } = await fromDist('src/live/pending.js');
+  const { BACKUP_SUFFIX } = await fromDist('src/usecases/downgrade.js');
   const { HOTPLUGGABLE_DISK_TYPES, HOTPLUGGABLE_NIC_TYPES } = await fromDist('src/runtime/hvparams.js');
   const quiet = { stdout: () => undefined, stderr: () => undefined, env: {} };
   const program = await createProgram(quiet, () => undefined);
@@ -32,7 +33,7 @@ export async function loadSources() {
     KEYMAP,
     describeBinding: describe,
     ExitCode,
-    env: { ROOT_ENV, QEMU_ENV_VAR, QEMU_DEFAULT_PATH, GUEST_DIR_ENV, LOCK_DIR_NAME, PENDING_DIR },
+    env: { ROOT_ENV, QEMU_ENV_VAR, QEMU_DEFAULT_PATH, GUEST_DIR_ENV, LOCK_DIR_NAME, PENDING_DIR, BACKUP_SUFFIX },
     types: { '--disk-type': HOTPLUGGABLE_DISK_TYPES, '--nic-type': HOTPLUGGABLE_NIC_TYPES },
   };
 }
@@ -207,7 +208,8 @@ export function manPage({ program, KEYMAP, describeBinding, ExitCode, env }, { v
 
   put('.SH FILES');
   const files = [
-    ['ROOT/conf/NAME.runtime', 'the runtime file Ganeti writes for instance NAME: the devices, their PCI slots and SCSI addresses (hvinfo), hvparams; read by every command, rewritten atomically after a verified hot-add or unplug (mode kept)'],
+    ['ROOT/conf/NAME.runtime', 'the runtime file Ganeti writes for instance NAME: the devices, their PCI slots and SCSI addresses (hvinfo), hvparams; read by every command, rewritten atomically after a verified hot-add or unplug and by plugboard downgrade (mode kept)'],
+    [`ROOT/conf/NAME.runtime${env.BACKUP_SUFFIX}`, 'the runtime file as it was before plugboard downgrade rewrote it: the exact bytes, with its mode and owner; never replaced (a different one there makes downgrade refuse); move it back over NAME.runtime to undo the downgrade'],
     ['ROOT/ctrl/NAME.qmp', 'the QMP socket of the running QEMU'],
     ['ROOT/pid/NAME', 'the pid file: whether the instance runs'],
     ['ROOT/nic/NAME/SEQ', 'the tap interface of NIC number SEQ (written by a NIC hot-add, removed by its unplug, as Ganeti’s kvm-ifup does)'],
@@ -230,6 +232,7 @@ export function manPage({ program, KEYMAP, describeBinding, ExitCode, env }, { v
     ['Hot-add it, then unplug it again:', 'plugboard hotplug disk web1.example.com --path /dev/drbd7\nplugboard unplug disk web1.example.com disk-80ab7ba5-3f91-413a'],
     ['A NIC on the bridge of the instance’s first NIC:', 'plugboard hotplug nic web1.example.com'],
     ['Would a migration target started from the runtime file match the running instance?', 'plugboard check web1.example.com'],
+    ['Before the cluster goes back to Ganeti 2.15: what downgrade would change on this node, then the change:', 'plugboard downgrade --all --dry-run\nplugboard downgrade --all'],
     ['Try it all on a sandbox of paused QEMUs (needs qemu-system-x86):', 'plugboard demo'],
   ];
   for (const [what, cmd] of examples) {
@@ -374,6 +377,8 @@ export function bashCompletion({ program, env, types }) {
       put('                case ${#args[@]} in');
       c.args.forEach((a, idx) => {
         if (a === 'name') put(`                    ${idx}) _plugboard_instances "$cur" ;;`);
+        // Instance names, any number of them (downgrade NAME…): the last case, for every count from here on.
+        else if (a === 'names') put('                    *) _plugboard_instances "$cur" ;;');
         else if (a === 'device') put(`                    ${idx}) _plugboard_devices ${shq(c.key.split(' ').at(-1))} "\${args[0]}" "$cur" "$rtfile" ;;`);
       });
       put('                esac');

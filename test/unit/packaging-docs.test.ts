@@ -23,6 +23,7 @@ import { QEMU_DEFAULT_PATH, QEMU_ENV_VAR } from '../../src/qemu/binary.js';
 import { HOTPLUGGABLE_DISK_TYPES, HOTPLUGGABLE_NIC_TYPES } from '../../src/runtime/hvparams.js';
 import { LOCK_DIR_NAME } from '../../src/runtime/lock.js';
 import { ROOT_ENV } from '../../src/runtime/root.js';
+import { BACKUP_SUFFIX } from '../../src/usecases/downgrade.js';
 
 const REPO = path.resolve(import.meta.dirname, '..', '..');
 const FIXTURES = path.join(REPO, 'test', 'fixtures', 'runtime');
@@ -47,7 +48,7 @@ beforeAll(async () => {
     KEYMAP,
     describeBinding,
     ExitCode,
-    env: { ROOT_ENV, QEMU_ENV_VAR, QEMU_DEFAULT_PATH, GUEST_DIR_ENV, LOCK_DIR_NAME, PENDING_DIR },
+    env: { ROOT_ENV, QEMU_ENV_VAR, QEMU_DEFAULT_PATH, GUEST_DIR_ENV, LOCK_DIR_NAME, PENDING_DIR, BACKUP_SUFFIX },
     types: { '--disk-type': HOTPLUGGABLE_DISK_TYPES, '--nic-type': HOTPLUGGABLE_NIC_TYPES },
   };
   page = manPage(sources, { version: '9.9.9', date: '2026-01-01' });
@@ -89,6 +90,7 @@ describe('plugboard(1)', () => {
     for (const code of Object.values(ExitCode)) expect(exit).toContain(`\\fB${code}\\fR`);
     for (const name of [ROOT_ENV, QEMU_ENV_VAR, GUEST_DIR_ENV, 'PLUGBOARD_DEBUG', 'NO_COLOR', 'TERM']) expect(page).toContain(`\\fB${roff(name)}\\fR`);
     expect(page).toContain(roff(`ROOT/${LOCK_DIR_NAME}/NAME.lock`));
+    expect(page).toContain(roff(`ROOT/conf/NAME.runtime${BACKUP_SUFFIX}`));
     expect(page).toContain('.SH EXAMPLES');
   });
 
@@ -145,6 +147,9 @@ describe('bash completion', () => {
     expect(complete(['plugboard', 'hotplug', 'disk', 'o'], { [ROOT_ENV]: root })).toEqual(['old1.example.com']);
     expect(complete(['plugboard', '--root', root, 'unplug', 'disk', 'web1.example.com', ''])).toEqual(['disk-8db0f07a-f486-481e', 'disk-ee2c4570-165b-4abb']);
     expect(complete(['plugboard', '--root', root, 'unplug', 'nic', 'web1.example.com', ''])).toEqual(['nic-4564e5d5-8df4-40ec']);
+    // downgrade takes any number of names.
+    expect(complete(['plugboard', '--root', root, 'downgrade', ''])).toEqual(['old1.example.com', 'web1.example.com']);
+    expect(complete(['plugboard', '--root', root, 'downgrade', 'old1.example.com', 'w'])).toEqual(['web1.example.com']);
     const file = path.join(root, 'conf', 'web1.example.com.runtime');
     expect(complete(['plugboard', 'unplug', 'disk', '--runtime-file', file, 'x', 'disk-8'])).toEqual(['disk-8db0f07a-f486-481e']);
     // No root there: nothing, quietly.
