@@ -6,7 +6,7 @@
  * `setpriv --pdeathsig`).
  */
 import { readFileSync } from 'node:fs';
-import { fromDist, log, onCleanup, removeDir, tempRoot } from './lib.js';
+import { fromDist, log, onCleanup, removeDir, tempRoot, waitFor } from './lib.js';
 
 const CONTROLLERS = ['lsi', 'megasas', 'virtio-scsi-pci'];
 
@@ -70,4 +70,19 @@ export function qemuRssMiB(instances) {
 export function logQemus(what, instances) {
   const rss = qemuRssMiB(instances);
   log(`${what}: ${instances.length} QEMUs running, ${rss.toFixed(0)} MiB resident in total (${(rss / instances.length).toFixed(1)} MiB each)`);
+}
+
+/** Not timed: until the QEMU at `socketPath` no longer has a drive for `file` (an unplugged disk is finalized). */
+export async function waitImageReleased(socketPath, file) {
+  const { QmpClient } = await fromDist('src/qmp/client.js');
+  const qmp = await QmpClient.connect(socketPath, { greetingTimeoutMs: 5_000 });
+  try {
+    await waitFor(async () => !(await qmp.execute('query-block')).some((b) => b.inserted?.file === file), {
+      timeoutMs: 5_000,
+      everyMs: 5,
+      what: `QEMU to release ${file}`,
+    });
+  } finally {
+    await qmp.close();
+  }
 }

@@ -17,6 +17,7 @@ import type { CheckedDiskPath } from '../qmp/fdpass/inspect.js';
 import { chooseFdset, diskFdSteps, fdPassingReason, needsDirect, qemuUserCheckStep, unplugFdsetStep } from '../qmp/fdpass/plan.js';
 import type { HostPathInfo } from './host.js';
 import type { Action, Allocation, BackendStyle, Plan, PlanStep, QmpCommand } from './types.js';
+import { refuseIfQemuNamesItOtherwise } from './unplug-guard.js';
 
 export interface DiskPlanContext {
   rf: RuntimeFile;
@@ -291,6 +292,7 @@ export function planDiskUnplug(action: UnplugDisk, ctx: DiskPlanContext): Plan {
   if (present) {
     steps.push({ purpose: `ask QEMU to remove ${id}`, command: { execute: 'device_del', arguments: { id } } });
   } else {
+    refuseIfQemuNamesItOtherwise(ctx.live, allocation, id, rf.instance);
     notes.push(`QEMU no longer has ${id}: nothing to unplug, its runtime file entry is removed`);
   }
   const node = ctx.live ? backendOf(ctx.live, id) : undefined;

@@ -26,6 +26,7 @@ import { withNic, withoutNic } from '../runtime/edit.js';
 import type { Json, JsonObject, RuntimeFile, RuntimeNic } from '../runtime/types.js';
 import type { DiskPlanContext } from './plan-disk.js';
 import { allocationText } from './plan-disk.js';
+import { refuseIfQemuNamesItOtherwise } from './unplug-guard.js';
 import { hostCommands, ifnameProblem, type LinkInfo } from './host-net.js';
 import { macForNewNic } from './mac.js';
 import { fdPassingReason, nicFdSteps, qemuUserCheckStep, tapCreateStep } from '../qmp/fdpass/plan.js';
@@ -324,6 +325,7 @@ export function planNicUnplug(action: UnplugNic, ctx: NicPlanContext): Plan {
     steps.push({ purpose: `ask QEMU to remove ${id}`, command: { execute: 'device_del', arguments: { id } } });
     notes.push('a PCI unplug needs the guest to acknowledge it; without that it stays pending and the runtime entry, netdev, tap and nic/ record are kept');
   } else {
+    refuseIfQemuNamesItOtherwise(ctx.live, allocation, id, rf.instance);
     notes.push(`QEMU no longer has ${id}: nothing to unplug; its netdev, tap, nic/ record and runtime file entry are removed`);
   }
   // Ganeti names the netdev after the device (`-netdev …,id=<hvinfo id>`, netdev_add id=<device id>).

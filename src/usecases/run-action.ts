@@ -18,7 +18,7 @@
  *   elsewhere, or one added meanwhile): what was done is undone, everything is probed, and the plan
  *   is made and run once more;
  * - an unplug's `device_del` answered DeviceNotFound: nothing was done; planned again from which
- *   devices QEMU has.
+ *   devices QEMU has and what sits at the device's place (absentProbeFor).
  * Nothing that changes QEMU is sent before the plan is made from QEMU's answers: a probe that fails
  * leaves the instance as it was.
  */
@@ -123,8 +123,9 @@ async function planAndRun(qmp: QmpClient, action: Action, rf: RuntimeFile, st: R
     case 'outcome':
       return result.outcome;
     case 'device-absent':
-      // QEMU does not have the device: what it has (and which block node is left) decides.
-      again = await planFromLive(qmp, action, rf, { scope: 'devices' }, st);
+      // QEMU does not have the device: what it has (and which block node is left) decides, and
+      // what sits at the device's place (another id there: the planner refuses, see unplug-guard.ts).
+      again = await planFromLive(qmp, action, rf, absentProbeFor(action, rf), st);
       break;
     case 'place-taken': {
       // QEMU has a device where the plan saw none (the runtime file places a device wrongly, or
@@ -210,6 +211,18 @@ function probeFor(action: Action, rf: RuntimeFile): ProbeOptions {
     default:
       return { scope: 'all' };
   }
+}
+
+/**
+ * The probe after an unplug's device_del found no such device: the devices and backends, and the
+ * bus the device is on (its PCI slot or SCSI target, where QEMU may have it under another id).
+ */
+function absentProbeFor(action: Action, rf: RuntimeFile): ProbeOptions {
+  if (action.type === 'unplug-disk') {
+    const disk = rf.disks.find((d) => d.uuid === action.device || diskId(d) === action.device);
+    if (disk && 'scsi-id' in disk.hvinfo) return { scope: 'scsi', knownScsi: knownScsiAddresses(rf) };
+  }
+  return { scope: 'pci' };
 }
 
 /**
