@@ -1,15 +1,12 @@
 /**
- * Figure `hotplug-scsi-disk-add-fd`: a scsi-hd hot-add over a passed descriptor, into a QEMU that
- * cannot open the image itself (`-runas nobody`, image in a 0700 directory), against the same bare
- * exchange with SCM_RIGHTS done by the bench itself.
- *
- * Phase 1 (issue 12): the executor does not plan descriptor passing yet, so "ours" is the
- * mechanism's exchange as the executor will run it (src/fdpass): connect (capabilities pipelined),
- * the helper started right after the connect (Python starts while QEMU answers), the path checked,
- * `query-fdsets`, the plan's steps through `runFdStep` (open as root, `add-fd` + descriptor,
- * `drive_add … /dev/fdset/N`, `remove-fd`, `device_add`), the check (`qom-get scsi-id`), helper
- * closed (exited), socket closed. What phase 2 adds on top is what `hotplug-scsi-disk-add` already
- * measures (lock, runtime file read/written, probe, plan).
+ * Figure `hotplug-scsi-disk-add-fd`: a scsi-hd hot-add over a passed descriptor, through the real
+ * path — `runAction` (instance lock, runtime file read, QMP connect, the descriptor helper started
+ * right after the connect, probe with `query-fdsets`, plan, the user check, open as root, `add-fd` +
+ * descriptor, `drive_add … /dev/fdset/N`, `remove-fd`, `device_add`, verify, runtime file written
+ * and fsynced, helper exited, socket closed, lock released) — into an instance started from its
+ * runtime file as Ganeti starts it with security_model=user: `-runas nobody` (the image in a 0700
+ * directory: QEMU cannot open it itself), against the same bare exchange with SCM_RIGHTS done by
+ * the bench itself.
  *
  * Floors, each a fresh connection, one command at a time:
  * - `bare` (the figure's baseline): ONE Python process started for the hot-add (as a one-shot tool
@@ -17,14 +14,16 @@
  *   (sendmsg), `drive_add`, `remove-fd`, `device_add`, `qom-get`, and exits; timed spawn to exit.
  * - `warm` (a second line, no target): the same exchange from a Python process started before the
  *   clock — the exchange alone, without any process start: what the helper's start costs.
- * Every hot-add is followed by its unplug (not timed), and the bench waits until QEMU has let go of
- * the image. The QEMU runs (not paused): QEMU 7.2 closes a descriptor given back with `remove-fd`
- * only while the guest runs.
+ * Every hot-add is followed by its unplug (not timed: `runAction` after ours, a plain exchange
+ * after the floors), and the bench waits until QEMU has let go of the image and dropped every
+ * fdset. The QEMU runs (not paused): QEMU 7.2 closes a descriptor given back with `remove-fd` only
+ * while the guest runs.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fromDist, log, median, onCleanup, removeDir, result, summary, waitFor, withTimeout } from './lib.js';
+import { fromDist, log, median, onCleanup, result, summary, waitFor, withTimeout } from './lib.js';
+import { startInstances } from './qemus.js';
 
 const IMAGES = 4;
 
@@ -83,47 +82,54 @@ else:
 `;
 
 export async function run({ runs = 25 } = {}) {
-  const { launchQemu } = await fromDist('src/qemu/launch.js');
+  const { runAction } = await fromDist('src/usecases/run-action.js');
+  const { qmpSocketPath } = await fromDist('src/runtime/root.js');
   const { QmpClient } = await fromDist('src/qmp/client.js');
-  const { FdHelper } = await fromDist('src/qmp/fdpass/helper.js');
-  const { checkDiskPath } = await fromDist('src/qmp/fdpass/inspect.js');
-  const { chooseFdset, diskFdSteps, parseFdsets } = await fromDist('src/qmp/fdpass/plan.js');
-  const { runFdStep } = await fromDist('src/qmp/fdpass/run.js');
 
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     return [{ name: 'hotplug-scsi-disk-add-fd', ok: null, note: 'needs root (the helper opens the image as root; QEMU runs as nobody)' }];
   }
-  const dir = mkdtempSync(path.join('/dev/shm', 'pb-bench-fd-'));
-  chmodSync(dir, 0o700);
+  // As Ganeti starts a security_model=user instance: hvparams say so, `-runas` is added at start.
+  const { root, instances } = await startInstances(1, {
+    prefix: 'hotplug-fd',
+    spec: () => ({
+      name: 'web1',
+      diskType: 'scsi-hd',
+      scsiControllerType: 'virtio-scsi-pci',
+      disks: 2,
+      nics: 1,
+      diskSizeMb: 1,
+      extraKvmCmd: ['-nodefaults'],
+      hvparams: { security_model: 'user', security_domain: 'nobody' },
+    }),
+    launch: { paused: false, extraArgv: ['-runas', 'nobody'] },
+  });
+  const name = instances[0].name;
+  const socket = qmpSocketPath(root, name);
+  // The root is a 0700 temp directory: nobody cannot open the images in it.
   const images = [];
   for (let i = 0; i < IMAGES; i++) {
-    const f = path.join(dir, `img${i}.raw`);
+    const f = path.join(root, 'disks', `fd${i}.raw`);
     writeFileSync(f, Buffer.alloc(1024 * 1024));
     chmodSync(f, 0o600);
     images.push(f);
   }
-  const socket = path.join(dir, 'qmp.sock');
-  const qemu = await launchQemu({ qmpSocket: socket, paused: false, memoryMb: 16, argv: ['-nodefaults', '-device', 'virtio-scsi-pci,id=scsi', '-runas', 'nobody'] });
   const warm = spawn('/usr/bin/python3', ['-I', '-S', '-c', BARE, 'serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
   onCleanup(async () => {
     warm.kill('SIGKILL');
-    await qemu.stop();
-    removeDir(dir);
   });
   warm.stdout.setEncoding('utf8');
 
   let seq = 0;
-  const target = 1;
+  // The instance has two disks at targets 0 and 1: the hot-add takes target 2, ours and the floors alike.
+  const target = 2;
   const newId = () => `disk-fdb0${String(++seq).padStart(4, '0')}-0000-4000`;
 
-  /** Not timed: unplug `id` and wait until QEMU has closed the image and dropped every fdset. */
-  const unplug = async (id, file) => {
+  /** Not timed: QEMU has closed the image and dropped every fdset. */
+  const released = async (file) => {
     const qmp = await QmpClient.connect(socket, { greetingTimeoutMs: 5_000 });
     try {
-      const mark = qmp.mark();
-      await qmp.execute('device_del', { id });
-      await qmp.waitForEvent((e) => e.event === 'DEVICE_DELETED' && e.data.device === id, { since: mark, timeoutMs: 5_000 });
-      await waitFor(async () => !(await qmp.execute('query-block')).some((b) => b.inserted) && (await qmp.execute('query-fdsets')).length === 0, {
+      await waitFor(async () => !(await qmp.execute('query-block')).some((b) => b.inserted?.file === file || b.inserted?.file?.startsWith('/dev/fdset/')) && (await qmp.execute('query-fdsets')).length === 0, {
         timeoutMs: 5_000,
         everyMs: 5,
         what: `QEMU to release ${file}`,
@@ -133,32 +139,32 @@ export async function run({ runs = 25 } = {}) {
     }
   };
 
-  const ours = async (file) => {
-    const id = newId();
-    const t0 = performance.now();
-    const qmp = await QmpClient.connect(socket, { pipelineCapabilities: true, greetingTimeoutMs: 5_000 });
-    const helper = FdHelper.start(qmp);
+  /** Not timed: a floor's disk unplugged with a plain exchange. */
+  const unplug = async (id, file) => {
+    const qmp = await QmpClient.connect(socket, { greetingTimeoutMs: 5_000 });
     try {
-      const checked = checkDiskPath(file, 'scsi-hd');
-      const fdset = chooseFdset(parseFdsets(await qmp.execute('query-fdsets')));
-      const steps = [
-        ...diskFdSteps({
-          id,
-          fdset,
-          backend: 'drive',
-          open: { typed: file, path: checked.path, kind: checked.kind, direct: false, dev: checked.dev, ino: checked.ino },
-          driveOptions: `,if=none,id=${id},format=raw,auto-read-only=off,aio=threads,discard=ignore`,
-        }),
-        { command: { execute: 'device_add', arguments: { driver: 'scsi-hd', id, drive: id, bus: 'scsi.0', channel: 0, 'scsi-id': target, lun: 0 } } },
-      ];
-      for (const step of steps) await runFdStep(qmp, helper, step);
-      const got = await qmp.execute('qom-get', { path: `/machine/peripheral/${id}`, property: 'scsi-id' });
-      if (got !== target) throw new Error(`fd hot-add: QEMU put ${id} at target ${got}`);
+      const mark = qmp.mark();
+      await qmp.execute('device_del', { id });
+      await qmp.waitForEvent((e) => e.event === 'DEVICE_DELETED' && e.data.device === id, { since: mark, timeoutMs: 5_000 });
     } finally {
-      await helper.close();
-      void qmp.close();
+      await qmp.close();
     }
-    return { ms: performance.now() - t0, id };
+    await released(file);
+  };
+
+  const ours = async (file) => {
+    const t0 = performance.now();
+    const o = await runAction({ type: 'hot-add-disk', instance: name, path: file }, { root });
+    const ms = performance.now() - t0;
+    if (o.status !== 'done' || !o.runtimeWritten || !o.plan.fdPassing || o.plan.allocation?.['scsi-id'] !== target) {
+      throw new Error(`fd hot-add: ${o.status}: ${o.message} (${o.plan.fdPassing ? 'by descriptor' : 'NOT by descriptor'})`);
+    }
+    return { ms, uuid: o.plan.device.uuid };
+  };
+  const oursUnplug = async (uuid, file) => {
+    const o = await runAction({ type: 'unplug-disk', instance: name, device: uuid, timeoutMs: 5_000 }, { root });
+    if (o.status !== 'done') throw new Error(`fd unplug: ${o.status}: ${o.message}`);
+    await released(file);
   };
 
   const bare = async (file) => {
@@ -191,7 +197,7 @@ export async function run({ runs = 25 } = {}) {
   for (let i = 0; i < warmup + runs; i++) {
     const file = images[i % IMAGES];
     const x = await o(file);
-    await unplug(x.id, file);
+    await oursUnplug(x.uuid, file);
     const y = await b(file);
     await unplug(y.id, file);
     const z = await w(file);
@@ -204,7 +210,7 @@ export async function run({ runs = 25 } = {}) {
   }
   const s = summary(oursMs);
   log(
-    `hotplug-fd: scsi-hd over a passed descriptor (-runas nobody): median ${s.median.toFixed(2)} ms (min ${s.min.toFixed(2)}, p90 ${s.p90.toFixed(2)}); ` +
+    `hotplug-fd: runAction hot-add of a scsi-hd over a passed descriptor (-runas nobody): median ${s.median.toFixed(2)} ms (min ${s.min.toFixed(2)}, p90 ${s.p90.toFixed(2)}); ` +
       `bare one-shot Python ${median(bareMs).toFixed(2)} ms (min ${Math.min(...bareMs).toFixed(2)}); warm Python exchange alone ${median(warmMs).toFixed(2)} ms (min ${Math.min(...warmMs).toFixed(2)})`,
   );
   return [

@@ -26,10 +26,11 @@ export function benchSpec(i, overrides = {}) {
 }
 
 /**
- * Writes `count` instances under a fresh root on tmpfs and starts their QEMUs, `parallel` at a time.
+ * Writes `count` instances under a fresh root on tmpfs and starts their QEMUs, `parallel` at a time
+ * (`launch`: more launchInstance options, e.g. `{ paused: false, extraArgv: ['-runas', 'nobody'] }`).
  * Resolves with `{ root, instances: [{ name, qemu }] }`; everything is stopped and removed at cleanup.
  */
-export async function startInstances(count, { parallel = 4, spec = benchSpec, prefix = 'qemu' } = {}) {
+export async function startInstances(count, { parallel = 4, spec = benchSpec, prefix = 'qemu', launch = {} } = {}) {
   const { createSandboxInstance } = await fromDist('src/demo/sandbox.js');
   const { launchInstance } = await fromDist('src/qemu/instance.js');
   const root = tempRoot(prefix);
@@ -44,7 +45,7 @@ export async function startInstances(count, { parallel = 4, spec = benchSpec, pr
     while (next < count) {
       const i = next++;
       const name = spec(i).name;
-      const qemu = await launchInstance(root, name, { memoryMb: 16, startTimeoutMs: 60_000 });
+      const qemu = await launchInstance(root, name, { memoryMb: 16, startTimeoutMs: 60_000, ...launch });
       instances.push({ name, qemu, index: i });
     }
   };

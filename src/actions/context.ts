@@ -18,7 +18,7 @@ import { messageOf } from '../errors.js';
 import { FdInputError } from '../qmp/fdpass/errors.js';
 import { checkDiskPath } from '../qmp/fdpass/inspect.js';
 import { inspectHostPath, type HostPathInfo } from './host.js';
-import type { DiskPlanContext } from './plan-disk.js';
+import { diskFdReason, type DiskPlanContext } from './plan-disk.js';
 import { resolveNicLink, tapNameFor, type NicHostFacts, type NicPlanContext } from './plan-nic.js';
 import { TUN_DEVICE, VHOST_NET_DEVICE, inspectLink, isCharDevice, readNicRecords, type LinkInfo } from './host-net.js';
 import type { Action } from './types.js';
@@ -55,7 +55,7 @@ export async function planContext(
   live: LiveState | undefined,
   opts: { newUuid?: () => string; nodeNames?: readonly string[]; root?: string },
 ): Promise<PlanContext> {
-  const offline = await offlineContext(action, rf, opts);
+  const offline = await offlineContext(action, rf, opts, live);
   return live ? withLive(offline, live, { nodeNames: opts.nodeNames }) : contextOf(offline, { ...(opts.nodeNames !== undefined ? { nodeNames: opts.nodeNames } : {}) });
 }
 
@@ -74,13 +74,20 @@ export interface OfflineContext {
   newUuid: () => string;
 }
 
-export async function offlineContext(action: Action, rf: RuntimeFile, opts: { newUuid?: () => string; root?: string }): Promise<OfflineContext> {
+export async function offlineContext(
+  action: Action,
+  rf: RuntimeFile,
+  opts: { newUuid?: () => string; root?: string },
+  /** What QEMU said, when known already (decides whether the disk is passed by descriptor). */
+  live?: LiveState,
+): Promise<OfflineContext> {
   let model: BusModel | undefined;
   let hostPath: HostPathInfo | undefined;
   let checkedPath: DiskPlanContext['checkedPath'];
   if (action.type === 'hot-add-disk') {
     hostPath = await inspectHostPath(action.path);
-    checkedPath = checkPathForFdPassing(action.path, action.diskType ?? rf.hvparams.disk_type);
+    // Only for a disk passed by descriptor: the plain hot-add pays nothing for it.
+    if (diskFdReason(rf, live) !== undefined) checkedPath = checkPathForFdPassing(action, rf);
   }
   let uuidSource = opts.newUuid ?? newUuid;
   let nicHost: NicHostFacts | undefined;
@@ -101,7 +108,9 @@ export async function offlineContext(action: Action, rf: RuntimeFile, opts: { ne
  * The path as descriptor passing needs it (where it resolves, its device and inode), or the bad
  * input it is: the planner uses it only when the plan passes a descriptor (a few system calls).
  */
-function checkPathForFdPassing(path: string, diskType: string): DiskPlanContext['checkedPath'] {
+export function checkPathForFdPassing(action: Extract<Action, { type: 'hot-add-disk' }>, rf: RuntimeFile): DiskPlanContext['checkedPath'] {
+  const path = action.path;
+  const diskType = action.diskType ?? rf.hvparams.disk_type;
   try {
     return { ok: true, path: checkDiskPath(path, diskType) };
   } catch (error) {

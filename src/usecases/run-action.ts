@@ -33,7 +33,7 @@ import { parseRuntimeText, readRuntimeTextSync } from '../runtime/load.js';
 import { pidFilePath, qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import { withInstanceLock } from '../runtime/lock.js';
 import type { RuntimeFile } from '../runtime/types.js';
-import { offlineContext, withLive } from '../actions/context.js';
+import { checkPathForFdPassing, offlineContext, withLive } from '../actions/context.js';
 import { makePlan } from '../actions/plan.js';
 import { allocationText, diskFdReason, diskId, type DiskPlanContext } from '../actions/plan-disk.js';
 import { fdPassingReason, fdsetOf } from '../qmp/fdpass/plan.js';
@@ -174,6 +174,7 @@ async function planFromLive(
     // descriptor too, into a free fdset.
     if (live.fdsets === undefined && diskFdReason(rf, live) !== undefined) {
       st.descriptors?.start();
+      offline.checkedPath ??= checkPathForFdPassing(action, rf);
       live = { ...live, ...(await probeFdState(qmp, st)) };
     }
     live = await waitForReleasedBackend(qmp, live, backendOfPath(action.path, offline.checkedPath, pidFilePath(st.root, rf.instance)), probe, st);

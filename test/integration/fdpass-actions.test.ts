@@ -16,7 +16,7 @@
  *   another QEMU), the QMP peer hanging up between getfd and netdev_add.
  * After every unplug and rollback the descriptor counts (FdLedger) are taken and printed.
  */
-import { renameSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -163,6 +163,39 @@ describe('the CLI on a -runas QEMU', () => {
     const count = await ledger.settle('runas: CLI hotplug + unplug of scsi-hd on a loop device', sb.qemu.pid, before, sb.qmpSocket);
     expect(count.leaked).toEqual([]);
     expect(count.fdsets).toEqual([]);
+  });
+});
+
+describe('an unconfined QEMU whose own disks are fdset-backed (hot-added by descriptor, as newer Ganeti does)', () => {
+  it('the new disk is passed by descriptor too, into the next free fdset; a path-backed instance keeps the path; both unplug clean', async () => {
+    const sb = await startSandbox({ name: 'fd-sib', diskType: 'scsi-hd', scsiControllerType: 'virtio-scsi-pci', disks: 1, extraKvmCmd: ['-nodefaults'] }, { running: true });
+    const before = qemuFds(sb.qemu.pid);
+    // QEMU runs as root here: a plain hot-add gives QEMU the path.
+    const plain = await runAction({ type: 'hot-add-disk', instance: sb.name, path: await sb.image('plain') }, { root: sb.root });
+    expect(plain.plan.fdPassing).toBeUndefined();
+    expect((await blockOf(sb, plain.plan.device.id))?.inserted?.file).toBe(path.join(sb.root, 'disks', 'plain.img'));
+    await runAction({ type: 'unplug-disk', instance: sb.name, device: plain.plan.device.id, timeoutMs: 5_000 }, { root: sb.root });
+
+    // A disk of the instance backed by /dev/fdset/0 (made by descriptor while the file said
+    // use_chroot, then the file set back: what a newer Ganeti's hot-add leaves on a root QEMU).
+    const unconfined = sb.runtimeText();
+    writeFileSync(sb.runtimeFile, unconfined.replace('"use_chroot": false', '"use_chroot": true'));
+    const first = await runAction({ type: 'hot-add-disk', instance: sb.name, path: diskFor('image', 8) }, { root: sb.root });
+    writeFileSync(sb.runtimeFile, sb.runtimeText().replace('"use_chroot": true', '"use_chroot": false'));
+    expect((await blockOf(sb, first.plan.device.id))?.inserted?.file).toBe('/dev/fdset/0');
+
+    const file = diskFor('loop', 16);
+    const second = await runAction({ type: 'hot-add-disk', instance: sb.name, path: file }, { root: sb.root });
+    expect(second.plan.fdPassing).toEqual({ reason: "the instance's disks are fdset-backed (/dev/fdset/0), as Ganeti hot-adds them" });
+    // fdset 0 is still listed (empty) while its drive lives: the next free one is 1.
+    expect((await blockOf(sb, second.plan.device.id))?.inserted?.file).toBe('/dev/fdset/1');
+    expect(second.plan.steps.map((s) => ('host' in s.command ? s.command.host : s.command.execute))[0]).toBe('fd-open-disk');
+    expect((await sb.drift()).items).toEqual([]);
+    for (const o of [second, first]) {
+      expect((await runAction({ type: 'unplug-disk', instance: sb.name, device: o.plan.device.id, timeoutMs: 5_000 }, { root: sb.root })).status).toBe('done');
+    }
+    const count = await ledger.settle('root QEMU, fdset-backed siblings: two descriptor hot-adds and unplugs', sb.qemu.pid, before, sb.qmpSocket);
+    expect([count.leaked, count.fdsets, count.helpers, fdsOn(sb.qemu.pid, file)]).toEqual([[], [], 0, 0]);
   });
 });
 
