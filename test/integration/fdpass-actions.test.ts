@@ -145,7 +145,7 @@ describe('the CLI on a -runas QEMU', () => {
     expect(plan.qmp.map((c) => c.execute)).toEqual(['add-fd', 'human-monitor-command', 'remove-fd', 'device_add']);
     expect(plan.sequence?.find((e) => 'qmp' in e && e.qmp.execute === 'add-fd')).toMatchObject({ passFd: { what: `descriptor of ${file}` } });
     const text = await cli(sb, 'hotplug', 'disk', sb.name, '--path', file, '--dry-run');
-    expect(text.stdout).toMatch(/host: QEMU of fd-cli \(pid\/fd-cli\) runs as nobody, a user that exists \(security_model=user\)/);
+    expect(text.stdout).toContain("host: check QEMU's user: fd-cli's QEMU (pid/fd-cli) runs as nobody, which exists (security_model=user)");
     expect(text.stdout).toContain(`+ descriptor of ${file} (SCM_RIGHTS)`);
     expect(text.stdout).toMatch(/note: descriptor passing: QEMU runs as another user \(security_model=user, nobody\)/);
     // Nothing was sent by the previews.

@@ -185,7 +185,7 @@ export function qemuUserCheckStep(
   if (model !== 'user' && model !== 'pool') return undefined;
   const domain = model === 'user' && hv.security_domain ? hv.security_domain : undefined;
   return {
-    purpose: `check that QEMU runs as ${domain ?? 'a user of the uid pool'} (-runas), a user that exists, before passing it anything`,
+    purpose: `pass nothing to a QEMU whose -runas user is not ${domain ?? 'a user of the pool'} or no longer exists`,
     command: { host: 'fd-check-user', detail: { instance, securityModel: model, ...(domain !== undefined ? { securityDomain: domain } : {}) } },
   };
 }
@@ -366,7 +366,7 @@ export function describeFdHost(c: FdHostCommand): string {
       return `close plugboard's descriptors ${c.detail.handle}`;
     case 'fd-check-user': {
       const d = c.detail;
-      return `QEMU of ${d.instance} (pid/${d.instance}) runs as ${d.securityDomain ?? 'its uid pool user'}, a user that exists (security_model=${d.securityModel})`;
+      return `check QEMU's user: ${d.instance}'s QEMU (pid/${d.instance}) runs as ${d.securityDomain ?? 'a user of the uid pool'}, which exists (security_model=${d.securityModel})`;
     }
     default: {
       const never: never = c;
