@@ -25,6 +25,8 @@ import { tapNameFor } from '../../src/actions/plan-nic.js';
 import type { PlanJson } from '../../src/actions/types.js';
 import { Transcript } from '../../src/qmp/transcript.js';
 import { fdsetOf } from '../../src/qmp/fdpass/plan.js';
+import { deviceDetail } from '../../src/tui/detail.js';
+import { buildInstanceView } from '../../src/tui/view.js';
 import { FigureCounter, QmpProxy } from '../hostile/lib.js';
 import { cli, failure, sentCommands } from '../helpers/actions.js';
 import { startFdProxy } from '../helpers/fd-proxy.js';
@@ -118,6 +120,9 @@ describe.each<Confinement>(['runas', 'chroot'])('QEMU %s: scsi-hd hot-add and un
     expect(rf.disks.at(-1)?.link).toBe(file);
     expect(sb.runtimeText()).not.toContain('fdset');
     expect((await sb.drift()).items).toEqual([]);
+    // The view's detail says where the image came from, and what the runtime file has.
+    const view = buildInstanceView({ rf, live: await sb.probe(), liveStatus: { kind: 'live', at: Date.now() }, pending: [] });
+    expect(deviceDetail(view, { bus: 'scsi.0', target: 1 }).backend).toMatch(new RegExp(`, image passed by descriptor \\(/dev/fdset/0; the runtime file has ${file}\\)$`));
 
     const removed = await runAction({ type: 'unplug-disk', instance: sb.name, device: id, timeoutMs: 5_000 }, { root: sb.root });
     expect(removed.status).toBe('done');
@@ -129,6 +134,27 @@ describe.each<Confinement>(['runas', 'chroot'])('QEMU %s: scsi-hd hot-add and un
     expect(count.helpers).toBe(0);
     expect(fdsOn(pid, file)).toBe(0);
     expect((await sb.drift()).items).toEqual([]);
+  });
+});
+
+describe('a paused -runas QEMU (QEMU 7.2 closes a given-back descriptor only while the guest runs)', () => {
+  it('hot-add and unplug work; the plan says so; once the guest runs and the client has gone, nothing is left', async () => {
+    const sb = await startSandbox({ name: 'fd-paus', diskType: 'scsi-hd', scsiControllerType: 'lsi', disks: 1, extraKvmCmd: ['-nodefaults'] }, { confine: 'runas' });
+    const file = diskFor('image', 8);
+    const before = qemuFds(sb.qemu.pid);
+    const added = await runAction({ type: 'hot-add-disk', instance: sb.name, path: file }, { root: sb.root });
+    expect(added.status).toBe('done');
+    expect(added.plan.notes.join('\n')).toContain("QEMU is paused: QEMU 7.2 closes plugboard's copy of the descriptor (given back with remove-fd) only once the instance runs");
+    // The drive's descriptor and the given-back one, which the paused QEMU keeps.
+    expect(fdsOn(sb.qemu.pid, file)).toBe(2);
+    const removed = await runAction({ type: 'unplug-disk', instance: sb.name, device: added.plan.device.id, timeoutMs: 5_000 }, { root: sb.root });
+    expect(removed.status).toBe('done');
+    expect(fdsOn(sb.qemu.pid, file)).toBe(1);
+    // The guest runs; QEMU closes it when a client disconnects (this one's).
+    await sb.qmp((q) => q.execute('cont'));
+    await waitFor(() => fdsOn(sb.qemu.pid, file) === 0, { what: `QEMU to close ${file} once running` });
+    const count = await ledger.settle('runas, paused: hot-add and unplug, then the guest runs', sb.qemu.pid, before, sb.qmpSocket);
+    expect([count.leaked, count.fdsets, count.helpers]).toEqual([[], [], 0]);
   });
 });
 
