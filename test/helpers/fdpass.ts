@@ -119,6 +119,14 @@ export function useFdpassCleanup(): void {
 
 export type Confinement = 'runas' | 'chroot';
 
+/** The scsi-hd cases of the descriptor tests: each controller with each backend, on a loop device and on an image. */
+export const SCSI_CASES: readonly { controller: 'virtio-scsi-pci' | 'lsi'; backend: 'drive' | 'blockdev'; disk: 'loop' | 'image' }[] = [
+  { controller: 'virtio-scsi-pci', backend: 'drive', disk: 'loop' },
+  { controller: 'virtio-scsi-pci', backend: 'blockdev', disk: 'image' },
+  { controller: 'lsi', backend: 'drive', disk: 'image' },
+  { controller: 'lsi', backend: 'blockdev', disk: 'loop' },
+];
+
 /**
  * A running (not paused: QEMU 7.2 closes descriptors given back with `remove-fd` only while the
  * guest runs) QEMU, confined as Ganeti does it: `-runas nobody`, or `-chroot` into an empty

@@ -30,7 +30,7 @@ import { buildInstanceView } from '../../src/tui/view.js';
 import { FigureCounter, QmpProxy } from '../hostile/lib.js';
 import { cli, failure, sentCommands } from '../helpers/actions.js';
 import { startFdProxy } from '../helpers/fd-proxy.js';
-import { descriptorHelperPids, FdLedger, fdsOn, loopDevice, privateImage, qemuFds, useFdpassCleanup, type Confinement } from '../helpers/fdpass.js';
+import { descriptorHelperPids, FdLedger, fdsOn, loopDevice, privateImage, qemuFds, SCSI_CASES, useFdpassCleanup, type Confinement } from '../helpers/fdpass.js';
 import { bridgePorts, createBridge, linkExists, requireNetAdmin, useNetCleanup } from '../helpers/net.js';
 import { startTestQemu, useTestQemuCleanup } from '../helpers/qemu.js';
 import { startSandbox, useSandboxCleanup, type TestSandbox } from '../helpers/sandbox.js';
@@ -47,19 +47,6 @@ afterAll(() => {
   ledger.report();
   figures.report();
 });
-
-interface ScsiCase {
-  controller: 'virtio-scsi-pci' | 'lsi';
-  backend: 'drive' | 'blockdev';
-  disk: 'loop' | 'image';
-}
-
-const scsiCases: ScsiCase[] = [
-  { controller: 'virtio-scsi-pci', backend: 'drive', disk: 'loop' },
-  { controller: 'virtio-scsi-pci', backend: 'blockdev', disk: 'image' },
-  { controller: 'lsi', backend: 'drive', disk: 'image' },
-  { controller: 'lsi', backend: 'blockdev', disk: 'loop' },
-];
 
 /** A disk QEMU cannot open itself: a loop device root:disk 0660, or a 0600 image in a 0700 directory. */
 function diskFor(kind: 'loop' | 'image', mib: number): string {
@@ -84,7 +71,7 @@ async function blockOf(sb: TestSandbox, id: string): Promise<Block | undefined> 
 const REASON = { runas: 'QEMU runs as another user (security_model=user, nobody)', chroot: 'QEMU runs chrooted (use_chroot=true)' } as const;
 
 describe.each<Confinement>(['runas', 'chroot'])('QEMU %s: scsi-hd hot-add and unplug through runAction', (confine) => {
-  it.each(scsiCases)('on $controller, $backend, a $disk: passed by descriptor, seen by QEMU, unplugged, nothing left', async ({ controller, backend, disk }) => {
+  it.each(SCSI_CASES)('on $controller, $backend, a $disk: passed by descriptor, seen by QEMU, unplugged, nothing left', async ({ controller, backend, disk }) => {
     const sb = await confined(`fd-${confine.slice(0, 2)}`, confine, controller);
     const mib = disk === 'loop' ? 32 : 24;
     const file = diskFor(disk, mib);

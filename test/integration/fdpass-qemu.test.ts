@@ -28,23 +28,11 @@ import {
   startConfinedQemu,
   useFdpassCleanup,
   type Confinement,
+  SCSI_CASES,
 } from '../helpers/fdpass.js';
 
 useTestQemuCleanup();
 useFdpassCleanup();
-
-interface ScsiCase {
-  controller: 'virtio-scsi-pci' | 'lsi';
-  backend: 'drive' | 'blockdev';
-  disk: 'loop' | 'image';
-}
-
-const scsiCases: ScsiCase[] = [
-  { controller: 'virtio-scsi-pci', backend: 'drive', disk: 'loop' },
-  { controller: 'virtio-scsi-pci', backend: 'blockdev', disk: 'image' },
-  { controller: 'lsi', backend: 'drive', disk: 'image' },
-  { controller: 'lsi', backend: 'blockdev', disk: 'loop' },
-];
 
 /** Hot-adds a scsi-hd at target 1 over passed descriptors. */
 async function hotAddScsi(qmp: QmpClient, helper: FdHelper, id: string, path: string, backend: 'drive' | 'blockdev'): Promise<{ fdset: number }> {
@@ -74,7 +62,7 @@ async function unplugScsi(qmp: QmpClient, id: string, backend: 'drive' | 'blockd
 }
 
 describe.each<Confinement>(['runas', 'chroot'])('scsi-hd hot-add and unplug over passed descriptors, QEMU %s', (confine) => {
-  it.each(scsiCases)('$controller, $backend, $disk', async ({ controller, backend, disk }) => {
+  it.each(SCSI_CASES)('$controller, $backend, $disk', async ({ controller, backend, disk }) => {
     const q = await startConfinedQemu(confine, { argv: ['-device', `${controller},id=scsi`] });
     const { path, target } = disk === 'loop' ? (({ device }) => ({ path: device, target: device }))(loopDevice(32)) : (() => {
       const image = privateImage(24);
