@@ -13,6 +13,9 @@
  *   verify: QEMU lists the NIC at the planned slot; then the runtime file gets the NIC appended.
  *   Rollback: nic record removed; device_del (and wait); netdev_del, which closes QEMU's tap, and a
  *   check that the tap is gone. The runtime file is untouched.
+ * A QEMU that runs as another user or chrooted cannot create the tap: plugboard creates it as root
+ * and passes its descriptor (step 1 becomes: create the tap, configure it, `getfd ID-0…`,
+ * `netdev_add {type: tap, id, fds}`; docs/fd-passing.md), with `romfile: ""` when chrooted.
  *
  * Unplug: device_del, wait until QEMU no longer lists it (the guest must acknowledge: PCI), then
  * netdev_del (the tap goes with it), check the tap is gone, remove nic/NAME/SEQ (later records move
