@@ -10,7 +10,8 @@
 //   /usr/share/lintian/overrides/plugboard          what lintian says that is so on purpose (lintian-overrides)
 //
 // Depends come from dpkg-shlibdeps on the executable (libc6 ≥ 2.28, libstdc++6, libgcc-s1);
-// Recommends: qemu-system-x86 (plugboard check and plugboard demo start QEMU).
+// Recommends: qemu-system-x86 (plugboard check and plugboard demo start QEMU) and python3 (the
+// helper that passes disk and tap descriptors to a QEMU running as another user or chrooted).
 // Maintainer: $DEBFULLNAME <$DEBEMAIL>, else git's user.name and user.email, else the commit's author.
 // Dates (the changelog's, the man page's, the files'): $SOURCE_DATE_EPOCH, else the commit's time.
 //
@@ -235,7 +236,7 @@ Architecture: amd64
 Maintainer: ${maintainer()}
 Installed-Size: ${installedKb}
 Depends: ${depends}
-Recommends: qemu-system-x86
+Recommends: qemu-system-x86, python3
 Section: admin
 Priority: optional
 Description: PCI slots and SCSI targets of Ganeti KVM instances
@@ -247,8 +248,10 @@ Description: PCI slots and SCSI targets of Ganeti KVM instances
  .
  An interactive terminal view and commands for scripts (list, show,
  cmdline, hotplug, unplug, check). One self-contained executable: Node.js
- is inside, nothing else is needed. qemu-system-x86 is needed by
- "plugboard check" and "plugboard demo" only.
+ is inside. qemu-system-x86 is needed by "plugboard check" and
+ "plugboard demo" only; python3 (on every Ganeti node) by hot-adds to
+ instances whose QEMU runs as another user or chrooted, which get the
+ disk or tap as a file descriptor.
 `;
   put('DEBIAN/control', control);
   const md5 = run('find', ['usr', '-type', 'f', '-exec', 'md5sum', '{}', '+'], { cwd: root })

@@ -97,7 +97,7 @@ files >/tmp/before
 if dpkg -i /tmp/plugboard.deb >/tmp/dpkg-i.log 2>&1; then ok "dpkg -i plugboard.deb (Depends satisfied by minbase)"; else fail "dpkg -i: $(tail -3 /tmp/dpkg-i.log)"; fi
 check "installed: /usr/bin/plugboard, /usr/lib/plugboard/plugboard, man page, completion, copyright, changelog.Debian.gz" \
   test -x /usr/bin/plugboard -a -x /usr/lib/plugboard/plugboard -a -f /usr/share/man/man1/plugboard.1.gz -a -f /usr/share/bash-completion/completions/plugboard -a -f /usr/share/doc/plugboard/copyright -a -f /usr/share/doc/plugboard/changelog.Debian.gz
-check "the package recommends qemu-system-x86 (not installed: dpkg does not install recommends)" sh -c 'dpkg-query -W -f "\${Recommends}" plugboard | grep -qx qemu-system-x86 && ! command -v qemu-system-x86_64 >/dev/null'
+check "the package recommends qemu-system-x86 and python3 (not installed: dpkg does not install recommends)" sh -c 'dpkg-query -W -f "\${Recommends}" plugboard | grep -qx "qemu-system-x86, python3" && ! command -v qemu-system-x86_64 >/dev/null'
 
 v=$(plugboard --version 2>&1); rc=$?
 case $v in
