@@ -55,6 +55,15 @@ export default {
       to: { path: '(^|/)node_modules/(ink|ink-[^/]+|react|react-[^/]+)/' },
     },
     {
+      name: 'program-not-to-tooling',
+      comment:
+        'the program (src/, components/) imports none of the tooling around it: bin/ (the entry and the builds), packaging/ ' +
+        '(the executable, the .deb, the man page, which read the program from dist/), bench/, test/',
+      severity: 'error',
+      from: { path: '^(src|components)/' },
+      to: { path: '^(bin|packaging|bench|test)/' },
+    },
+    {
       name: 'no-dead-modules',
       comment:
         'every module of src/ and components/ is part of the program: reachable from its entry (the CLI, which loads the view); ' +

@@ -47,7 +47,8 @@ function bundledView(url) {
   return text.includes('"ink-root"') || text.includes('react.transitional.element');
 }
 
-function runOnce(cmd, args, check) {
+/** One process, spawn to exit (ms); `check` sees its result. */
+export function runOnce(cmd, args, check) {
   const t0 = performance.now();
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 30_000 });
   const ms = performance.now() - t0;

@@ -20,8 +20,8 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
-import { fromDist, log, median, result, summary, waitFor, withTimeout } from './lib.js';
-import { startInstances } from './qemus.js';
+import { fromDist, log, median, result, summary, withTimeout } from './lib.js';
+import { startInstances, waitImageReleased } from './qemus.js';
 
 const CONTROLLER = 'virtio-scsi-pci';
 const IMAGES = 6;
@@ -82,7 +82,6 @@ export async function run({ runs = 25 } = {}) {
   const { runAction } = await fromDist('src/usecases/run-action.js');
   const { createDiskImage } = await fromDist('src/demo/sandbox.js');
   const { qmpSocketPath } = await fromDist('src/runtime/root.js');
-  const { QmpClient } = await fromDist('src/qmp/client.js');
 
   const { root, instances } = await startInstances(1, {
     prefix: 'hotplug',
@@ -97,19 +96,7 @@ export async function run({ runs = 25 } = {}) {
     images.push(file);
   }
 
-  /** Not timed: until QEMU no longer has a drive for `file` (the unplugged disk is finalized). */
-  const settled = async (file) => {
-    const qmp = await QmpClient.connect(socket, { greetingTimeoutMs: 5_000 });
-    try {
-      await waitFor(async () => !(await qmp.execute('query-block')).some((b) => b.inserted?.file === file), {
-        timeoutMs: 5_000,
-        everyMs: 5,
-        what: `QEMU to release ${file}`,
-      });
-    } finally {
-      await qmp.close();
-    }
-  };
+  const settled = (file) => waitImageReleased(socket, file);
 
   const oursAdd = async (file) => {
     const t0 = performance.now();

@@ -6,7 +6,7 @@
  * `setpriv --pdeathsig`).
  */
 import { readFileSync } from 'node:fs';
-import { fromDist, log, onCleanup, removeDir, tempRoot } from './lib.js';
+import { fromDist, log, onCleanup, removeDir, tempRoot, waitFor } from './lib.js';
 
 const CONTROLLERS = ['lsi', 'megasas', 'virtio-scsi-pci'];
 
@@ -26,10 +26,11 @@ export function benchSpec(i, overrides = {}) {
 }
 
 /**
- * Writes `count` instances under a fresh root on tmpfs and starts their QEMUs, `parallel` at a time.
+ * Writes `count` instances under a fresh root on tmpfs and starts their QEMUs, `parallel` at a time
+ * (`launch`: more launchInstance options, e.g. `{ paused: false, extraArgv: ['-runas', 'nobody'] }`).
  * Resolves with `{ root, instances: [{ name, qemu }] }`; everything is stopped and removed at cleanup.
  */
-export async function startInstances(count, { parallel = 4, spec = benchSpec, prefix = 'qemu' } = {}) {
+export async function startInstances(count, { parallel = 4, spec = benchSpec, prefix = 'qemu', launch = {} } = {}) {
   const { createSandboxInstance } = await fromDist('src/demo/sandbox.js');
   const { launchInstance } = await fromDist('src/qemu/instance.js');
   const root = tempRoot(prefix);
@@ -44,7 +45,7 @@ export async function startInstances(count, { parallel = 4, spec = benchSpec, pr
     while (next < count) {
       const i = next++;
       const name = spec(i).name;
-      const qemu = await launchInstance(root, name, { memoryMb: 16, startTimeoutMs: 60_000 });
+      const qemu = await launchInstance(root, name, { memoryMb: 16, startTimeoutMs: 60_000, ...launch });
       instances.push({ name, qemu, index: i });
     }
   };
@@ -70,4 +71,19 @@ export function qemuRssMiB(instances) {
 export function logQemus(what, instances) {
   const rss = qemuRssMiB(instances);
   log(`${what}: ${instances.length} QEMUs running, ${rss.toFixed(0)} MiB resident in total (${(rss / instances.length).toFixed(1)} MiB each)`);
+}
+
+/** Not timed: until the QEMU at `socketPath` no longer has a drive for `file` (an unplugged disk is finalized). */
+export async function waitImageReleased(socketPath, file) {
+  const { QmpClient } = await fromDist('src/qmp/client.js');
+  const qmp = await QmpClient.connect(socketPath, { greetingTimeoutMs: 5_000 });
+  try {
+    await waitFor(async () => !(await qmp.execute('query-block')).some((b) => b.inserted?.file === file), {
+      timeoutMs: 5_000,
+      everyMs: 5,
+      what: `QEMU to release ${file}`,
+    });
+  } finally {
+    await qmp.close();
+  }
 }

@@ -5,7 +5,7 @@
  *
  *   node bench/run.js [--only NAME[,NAME…]] [--runs N] [--markdown]
  *
- * NAME: cli-list, probe, hotplug, tui. Prints one JSON line per figure on stdout
+ * NAME: cli-list, tui, exe (the single executable beside the bundle), hotplug, hotplug-fd, probe. Prints one JSON line per figure on stdout
  * (`{"name","unit","value","baseline","ratio","target","ok","runs"}`); progress and the machine
  * description on stderr; with --markdown also the results table (as in bench/README.md) on stderr.
  * Exit code 0 when every measured figure meets its target, 1 otherwise, 2 on bad usage.
@@ -22,7 +22,9 @@ import { log, machine, REPO, runCleanups } from './lib.js';
 const BENCHES = {
   'cli-list': () => import('./cli-list.js'),
   tui: () => import('./tui.js'),
+  exe: () => import('./executable.js'),
   hotplug: () => import('./hotplug.js'),
+  'hotplug-fd': () => import('./hotplug-fd.js'),
   probe: () => import('./probe.js'),
 };
 

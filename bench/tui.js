@@ -39,7 +39,7 @@ function inTerminal(cmd) {
   return { child, kill, exited };
 }
 
-function shellQuote(s) {
+export function shellQuote(s) {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -87,9 +87,10 @@ function quiet(child, quietMs, maxMs) {
   });
 }
 
-async function firstFrame(root) {
+/** From spawning `plugboard --root R` (the bundle by default; `command`: the shell words of another plugboard) to its list's first row. */
+export async function firstFrame(root, command = `${shellQuote(process.execPath)} ${shellQuote(BIN)}`) {
   const t0 = performance.now();
-  const t = inTerminal(`${shellQuote(process.execPath)} ${shellQuote(BIN)} --root ${shellQuote(root)}`);
+  const t = inTerminal(`${command} --root ${shellQuote(root)}`);
   try {
     await waitOutput(t.child, (s) => s.includes(FIRST_ROW), 15_000, 'the instance list');
     return performance.now() - t0;
@@ -99,7 +100,7 @@ async function firstFrame(root) {
   }
 }
 
-async function bareNode() {
+export async function bareNode() {
   const t0 = performance.now();
   const t = inTerminal(`${shellQuote(process.execPath)} -e ''`);
   await t.exited;

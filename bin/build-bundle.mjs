@@ -9,56 +9,17 @@
 // is a chunk that `plugboard list` never loads, and the core modules shared by the CLI and the view
 // are in shared chunks, so the process has one copy of each (one InstanceService class, one error
 // hierarchy) as with the unbundled modules.
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { inkFast } from './esbuild-ink-fast.mjs';
+import { buildInfoDefine } from './build-info.mjs';
+import { commanderBundled, noDevtools, yogaWithoutFetch } from './esbuild-plugins.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(repo, 'dist');
 const outdir = path.join(dist, 'bundle');
-
-// ink imports react-devtools-core (for DEV=true only), which is not installed: an empty stand-in.
-const noDevtools = {
-  name: 'no-devtools',
-  setup(b) {
-    b.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: 'react-devtools-core', namespace: 'stub' }));
-    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
-      contents: 'export default { initialize() {}, connectToDevTools() {} };',
-      loader: 'js',
-    }));
-  },
-};
-
-// yoga-layout's emscripten loader fetches its inlined wasm (a base64 data: URL) with fetch() when
-// fetch exists, which makes Node load undici (~30 ms here) on the way to the first frame; without
-// fetch it decodes the same bytes synchronously. Its test is replaced by `true`; the build fails if
-// a new yoga-layout no longer has it.
-const FETCH_TEST = '"function"!=typeof fetch';
-const yogaWithoutFetch = {
-  name: 'yoga-without-fetch',
-  setup(b) {
-    b.onLoad({ filter: /yoga-layout[\\/]dist[\\/]binaries[\\/]yoga-wasm-base64-esm\.js$/ }, (args) => {
-      const text = readFileSync(args.path, 'utf8');
-      if (!text.includes(FETCH_TEST)) throw new Error(`${args.path}: no \`${FETCH_TEST}\` to replace (yoga-layout changed): update bin/build-bundle.mjs`);
-      return { contents: text.replaceAll(FETCH_TEST, 'true'), loader: 'js' };
-    });
-  },
-};
-
-// src/cli/commander.ts loads commander with require() (unbundled, Node's ES import of a CommonJS
-// package first scans its source). In the bundle commander is bundled like the rest.
-const commanderBundled = {
-  name: 'commander-bundled',
-  setup(b) {
-    b.onLoad({ filter: /[\\/]dist[\\/]src[\\/]cli[\\/]commander\.js$/ }, () => ({
-      contents: "export { Command, CommanderError, Option } from 'commander';",
-      loader: 'js',
-      resolveDir: repo,
-    }));
-  },
-};
 
 rmSync(outdir, { recursive: true, force: true });
 await build({
@@ -74,7 +35,8 @@ await build({
   format: 'esm',
   target: 'node20',
   // zod, loaded with createRequire when a check fails (src/runtime/lazy-zod.ts), stays in node_modules.
-  define: { 'process.env.NODE_ENV': '"production"' },
+  // The version and the commit it is built from, for `plugboard --version` (src/cli/install.ts).
+  define: { 'process.env.NODE_ENV': '"production"', ...buildInfoDefine(repo) },
   // Some bundled CommonJS code calls require(): give each ES module chunk one.
   banner: { js: "import { createRequire as __pbCreateRequire } from 'node:module'; const require = __pbCreateRequire(import.meta.url);" },
   // ink's output path and string-width replaced by byte-identical faster modules (components/ink-fast).

@@ -410,7 +410,9 @@ export function keyLine(screen: ScreenName, width: number, when?: string, option
     kept.splice(worst, 1);
     if (textWidth(join(kept, 'narrow')) <= width) return join(kept, 'narrow');
   }
-  return join(kept, 'narrow');
+  // One entry left and still too wide: cut at the edge (the line never grows the frame).
+  const last = [...join(kept, 'narrow')];
+  return last.length <= width ? last.join('') : `${last.slice(0, Math.max(0, width - 1)).join('')}…`;
 }
 
 /** Width of the key line's own text (every character in the table is one column wide). */

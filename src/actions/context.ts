@@ -14,8 +14,11 @@ import { overlayLive } from '../live/overlay.js';
 import { detectBackendStyle } from '../live/backend.js';
 import { newUuid } from '../runtime/ids.js';
 import type { RuntimeFile } from '../runtime/types.js';
+import { messageOf } from '../errors.js';
+import { FdInputError } from '../qmp/fdpass/errors.js';
+import { checkDiskPath } from '../qmp/fdpass/inspect.js';
 import { inspectHostPath, type HostPathInfo } from './host.js';
-import type { DiskPlanContext } from './plan-disk.js';
+import { diskFdReason, type DiskPlanContext } from './plan-disk.js';
 import { resolveNicLink, tapNameFor, type NicHostFacts, type NicPlanContext } from './plan-nic.js';
 import { TUN_DEVICE, VHOST_NET_DEVICE, inspectLink, isCharDevice, readNicRecords, type LinkInfo } from './host-net.js';
 import type { Action } from './types.js';
@@ -52,7 +55,7 @@ export async function planContext(
   live: LiveState | undefined,
   opts: { newUuid?: () => string; nodeNames?: readonly string[]; root?: string },
 ): Promise<PlanContext> {
-  const offline = await offlineContext(action, rf, opts);
+  const offline = await offlineContext(action, rf, opts, live);
   return live ? withLive(offline, live, { nodeNames: opts.nodeNames }) : contextOf(offline, { ...(opts.nodeNames !== undefined ? { nodeNames: opts.nodeNames } : {}) });
 }
 
@@ -65,14 +68,27 @@ export interface OfflineContext {
   rf: RuntimeFile;
   model: () => BusModel;
   hostPath: HostPathInfo | undefined;
+  /** A disk hot-add's path checked for descriptor passing (DiskPlanContext.checkedPath). */
+  checkedPath: DiskPlanContext['checkedPath'];
   nicHost: NicHostFacts | undefined;
   newUuid: () => string;
 }
 
-export async function offlineContext(action: Action, rf: RuntimeFile, opts: { newUuid?: () => string; root?: string }): Promise<OfflineContext> {
+export async function offlineContext(
+  action: Action,
+  rf: RuntimeFile,
+  opts: { newUuid?: () => string; root?: string },
+  /** What QEMU said, when known already (decides whether the disk is passed by descriptor). */
+  live?: LiveState,
+): Promise<OfflineContext> {
   let model: BusModel | undefined;
   let hostPath: HostPathInfo | undefined;
-  if (action.type === 'hot-add-disk') hostPath = await inspectHostPath(action.path);
+  let checkedPath: DiskPlanContext['checkedPath'];
+  if (action.type === 'hot-add-disk') {
+    hostPath = await inspectHostPath(action.path);
+    // Only for a disk passed by descriptor: the plain hot-add pays nothing for it.
+    if (diskFdReason(rf, live) !== undefined) checkedPath = checkPathForFdPassing(action, rf);
+  }
   let uuidSource = opts.newUuid ?? newUuid;
   let nicHost: NicHostFacts | undefined;
   if (action.type === 'hot-add-nic' || action.type === 'unplug-nic') {
@@ -85,7 +101,22 @@ export async function offlineContext(action: Action, rf: RuntimeFile, opts: { ne
     }
     nicHost = await gatherNicHostFacts(action, rf, { ...(opts.root !== undefined ? { root: opts.root } : {}), ...(uuid !== undefined ? { uuid } : {}) });
   }
-  return { rf, model: () => (model ??= buildBusModel(rf)), hostPath, nicHost, newUuid: uuidSource };
+  return { rf, model: () => (model ??= buildBusModel(rf)), hostPath, checkedPath, nicHost, newUuid: uuidSource };
+}
+
+/**
+ * The path as descriptor passing needs it (where it resolves, its device and inode), or the bad
+ * input it is: the planner uses it only when the plan passes a descriptor (a few system calls).
+ */
+export function checkPathForFdPassing(action: Extract<Action, { type: 'hot-add-disk' }>, rf: RuntimeFile): DiskPlanContext['checkedPath'] {
+  const path = action.path;
+  const diskType = action.diskType ?? rf.hvparams.disk_type;
+  try {
+    return { ok: true, path: checkDiskPath(path, diskType) };
+  } catch (error) {
+    // Only a plan that passes a descriptor reads it: a hot-add QEMU opens itself must not fail here.
+    return { ok: false, error: error instanceof FdInputError ? error : new FdInputError(`--path ${path}: cannot be checked (${messageOf(error)})`, { cause: error }) };
+  }
 }
 
 /** A PlanContext whose `model` is built on first use (by `model`, default the file's). */
@@ -99,6 +130,7 @@ function contextOf(
     rf: offline.rf,
     live: undefined,
     hostPath: offline.hostPath,
+    checkedPath: offline.checkedPath,
     detectedBackend: undefined,
     ...(offline.nicHost !== undefined ? { nicHost: offline.nicHost } : {}),
     newUuid: offline.newUuid,

@@ -3,8 +3,9 @@
  * record of which tap belongs to which NIC.
  *
  * Ganeti opens the tap itself (`/dev/net/tun`, TUNSETIFF) and passes the file descriptor to QEMU
- * over the QMP socket (SCM_RIGHTS); Node's `net` cannot pass descriptors. plugboard lets QEMU
- * create the tap instead: `netdev_add {type: tap, ifname: TAP, script: no, downscript: no}` makes
+ * over the QMP socket (SCM_RIGHTS). plugboard does the same for a QEMU that runs as another user or
+ * chrooted (src/qmp/fdpass/: the tap is created as root and passed with `getfd`); for any other it
+ * lets QEMU create the tap: `netdev_add {type: tap, ifname: TAP, script: no, downscript: no}` makes
  * QEMU (root) open `/dev/net/tun` with that name, which creates a NON-persistent tap owned by QEMU's
  * descriptor — exactly the lifetime of Ganeti's taps: it disappears with `netdev_del` and when QEMU
  * exits (instance stop, migration away), so nothing is left behind by Ganeti's own later actions
@@ -25,6 +26,7 @@ import path from 'node:path';
 import { messageOf, PlugboardError } from '../errors.js';
 import { nicDirPath, nicFilePath } from '../runtime/root.js';
 import { writeRuntimeFileAtomic } from '../runtime/write.js';
+import { describeFdHost, isFdHostCommand } from '../qmp/fdpass/plan.js';
 import type { HostCommand } from './types.js';
 
 /** Linux: IFNAMSIZ 16 with the NUL. */
@@ -301,6 +303,7 @@ export const hostCommands = {
 
 /** One line for a host command, as in a plan or an outcome. */
 export function describeHostCommand(c: HostCommand): string {
+  if (isFdHostCommand(c)) return describeFdHost(c);
   const d = c.detail;
   switch (c.host) {
     case 'tap-configure':

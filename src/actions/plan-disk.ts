@@ -3,7 +3,7 @@
  * state overlaid when QEMU answers), what QEMU reports, and facts about the host path. Output: a Plan
  * or a RefusedError/InputError that says why — before anything is sent.
  */
-import { InputError, RefusedError } from '../errors.js';
+import { InputError, InternalError, RefusedError } from '../errors.js';
 import { allocate } from '../bus/allocate.js';
 import type { BusModel } from '../bus/types.js';
 import { DISK_TYPES, diskDriver, isScsiDiskType, HOTPLUGGABLE_DISK_TYPES } from '../runtime/hvparams.js';
@@ -12,9 +12,12 @@ import { withDisk, withoutDisk } from '../runtime/edit.js';
 import type { JsonObject, RuntimeDisk, RuntimeFile } from '../runtime/types.js';
 import type { LiveState } from '../live/probe.js';
 import { backendOf } from '../live/backend.js';
+import type { FdInputError } from '../qmp/fdpass/errors.js';
+import type { CheckedDiskPath } from '../qmp/fdpass/inspect.js';
+import { chooseFdset, diskFdSteps, fdPassingReason, needsDirect, qemuUserCheckStep, unplugFdsetStep } from '../qmp/fdpass/plan.js';
 import type { HostPathInfo } from './host.js';
 import type { Action, Allocation, BackendStyle, Plan, PlanStep, QmpCommand } from './types.js';
-import { refuseIfQemuCannotOpenPaths } from './guards.js';
+import { refuseIfQemuNamesItOtherwise } from './unplug-guard.js';
 
 export interface DiskPlanContext {
   rf: RuntimeFile;
@@ -25,6 +28,11 @@ export interface DiskPlanContext {
   /** Backend style detected from the instance's own disks, when known. */
   detectedBackend?: BackendStyle;
   hostPath?: HostPathInfo;
+  /**
+   * The disk path as checked for descriptor passing (checkDiskPath: what it is, where it resolves,
+   * its device and inode), or why it cannot be a disk: used when the plan passes a descriptor.
+   */
+  checkedPath?: { ok: true; path: CheckedDiskPath } | { ok: false; error: FdInputError };
   /**
    * Names of the block nodes QEMU has (`query-named-block-nodes`), when asked: for an unplug whose
    * device is already gone (a pending unplug the guest acknowledged later, a `system_reset`) but whose
@@ -57,6 +65,17 @@ export function driveTuning(rf: RuntimeFile): string {
   else out += `,aio=threads,cache=${h.disk_cache}`;
   if (h.disk_discard && h.disk_discard !== 'default') out += `,discard=${h.disk_discard}`;
   return out;
+}
+
+/**
+ * Why a disk hot-add to this instance passes a descriptor (file-descriptor passing), or undefined
+ * when QEMU opens the path itself: QEMU runs as another user or chrooted (the runtime file's
+ * hvparams), or the instance's own disks are fdset-backed in QEMU (hot-added by a newer Ganeti),
+ * so that the new disk matches them.
+ */
+export function diskFdReason(rf: RuntimeFile, live: LiveState | undefined): string | undefined {
+  const files = live ? rf.disks.map((d) => backendOf(live, diskId(d))?.file) : [];
+  return fdPassingReason(rf.hvparams, 'disk', files);
 }
 
 function blockdevFile(rf: RuntimeFile, path: string, host: HostPathInfo | undefined): Record<string, unknown> {
@@ -96,10 +115,17 @@ export function planDiskHotAdd(action: HotAddDisk, ctx: DiskPlanContext): Plan {
       `disk_type ${diskType} cannot be hot-plugged (hot-pluggable: ${HOTPLUGGABLE_DISK_TYPES.join(', ')})`,
     );
   }
-  refuseIfQemuCannotOpenPaths(rf);
-
+  const fdReason = diskFdReason(rf, ctx.live);
   const host = ctx.hostPath;
-  if (host) checkHostPathFor(diskType, host);
+  let checked: CheckedDiskPath | undefined;
+  if (fdReason !== undefined) {
+    const c = ctx.checkedPath;
+    if (!c) throw new InternalError('a disk hot-add passing a descriptor was planned without checking the path');
+    if (!c.ok) throw c.error;
+    checked = c.path;
+  } else if (host) {
+    checkHostPathFor(diskType, host);
+  }
 
   const uuid = action.uuid ?? ctx.newUuid();
   if (!isUuid(uuid)) throw new InputError(`--uuid ${uuid}: not a UUID (like 9e7c85f6-b6e5-4243-b27d-680b78c6d203)`);
@@ -147,7 +173,32 @@ export function planDiskHotAdd(action: HotAddDisk, ctx: DiskPlanContext): Plan {
   }
 
   const steps: PlanStep[] = [];
-  if (backend === 'drive') {
+  let fdPassing: Plan['fdPassing'];
+  if (checked && fdReason !== undefined) {
+    fdPassing = { reason: fdReason };
+    const userCheck = qemuUserCheckStep(rf.instance, rf.hvparams);
+    if (userCheck) steps.push(userCheck);
+    const fdset = chooseFdset(ctx.live?.fdsets ?? []);
+    const file = rf.hvparams.disk_aio === 'native' ? { aio: 'native' } : {};
+    steps.push(
+      ...diskFdSteps({
+        id,
+        fdset,
+        backend,
+        open: { typed: action.path, path: checked.path, kind: checked.kind, direct: needsDirect(rf.hvparams), dev: checked.dev, ino: checked.ino },
+        driveOptions: `,if=none,id=${id},format=raw,auto-read-only=off${driveTuning(rf)}`,
+        blockdev: blockdevArgs(rf, id, file),
+      }),
+    );
+    notes.push(
+      `descriptor passing: ${fdReason}, so plugboard opens ${checked.path} as root and hands QEMU the descriptor ` +
+        `(add-fd, fdset ${fdset}); the runtime file records ${action.path}`,
+    );
+    if (!ctx.live) notes.push(`fdset ${fdset} is assumed free (QEMU was not asked); the run takes the lowest free one`);
+    else if (ctx.live.running === false) {
+      notes.push("QEMU is paused: QEMU 7.2 closes plugboard's copy of the descriptor (given back with remove-fd) only once the instance runs");
+    }
+  } else if (backend === 'drive') {
     steps.push({
       purpose: `create the drive ${id} for ${action.path}`,
       command: hmp(`drive_add dummy file=${escapeDriveValue(action.path)},if=none,id=${id},format=raw,auto-read-only=off${driveTuning(rf)}`),
@@ -155,13 +206,9 @@ export function planDiskHotAdd(action: HotAddDisk, ctx: DiskPlanContext): Plan {
       undo: [hmp(`drive_del ${id}`)],
     });
   } else {
-    const args: Record<string, unknown> = { driver: 'raw', 'node-name': id, file: blockdevFile(rf, action.path, host) };
-    const cache = blockdevCache(rf);
-    if (cache) args.cache = cache;
-    if (rf.hvparams.disk_discard && rf.hvparams.disk_discard !== 'default') args.discard = rf.hvparams.disk_discard === 'on' ? 'unmap' : rf.hvparams.disk_discard;
     steps.push({
       purpose: `create the block node ${id} for ${action.path}`,
-      command: { execute: 'blockdev-add', arguments: args },
+      command: { execute: 'blockdev-add', arguments: blockdevArgs(rf, id, blockdevFile(rf, action.path, host)) },
       undo: [{ execute: 'blockdev-del', arguments: { 'node-name': id } }],
     });
   }
@@ -173,13 +220,15 @@ export function planDiskHotAdd(action: HotAddDisk, ctx: DiskPlanContext): Plan {
   });
 
   const index = rf.disks.length;
+  const kind = checked?.kind ?? host?.type;
+  const sizeBytes = checked ? checked.sizeBytes : host?.sizeBytes;
   const entry: JsonObject = {
-    dev_type: host?.type === 'block' ? 'blockdev' : 'file',
-    logical_id: host?.type === 'block' ? ['manual', action.path] : ['loop', action.path],
+    dev_type: kind === 'block' ? 'blockdev' : 'file',
+    logical_id: kind === 'block' ? ['manual', action.path] : ['loop', action.path],
     iv_name: `disk/${index}`,
     mode: 'rw',
     params: {},
-    size: host?.sizeBytes !== undefined ? Math.floor(host.sizeBytes / (1024 * 1024)) : 0,
+    size: sizeBytes !== undefined ? Math.floor(sizeBytes / (1024 * 1024)) : 0,
     uuid,
     hvinfo,
   };
@@ -195,7 +244,17 @@ export function planDiskHotAdd(action: HotAddDisk, ctx: DiskPlanContext): Plan {
     runtimeAfter,
     runtimeChange: `add disks[${index}] ${id} (${driver} at ${allocationText(allocation)}, ${action.path})`,
     notes,
+    ...(fdPassing ? { fdPassing } : {}),
   };
+}
+
+/** `blockdev-add`'s arguments for a raw node on `file` (the protocol node's arguments), with the instance's cache and discard. */
+function blockdevArgs(rf: RuntimeFile, id: string, file: Record<string, unknown>): Record<string, unknown> {
+  const args: Record<string, unknown> = { driver: 'raw', 'node-name': id, file };
+  const cache = blockdevCache(rf);
+  if (cache) args.cache = cache;
+  if (rf.hvparams.disk_discard && rf.hvparams.disk_discard !== 'default') args.discard = rf.hvparams.disk_discard === 'on' ? 'unmap' : rf.hvparams.disk_discard;
+  return args;
 }
 
 export function findDisk(rf: RuntimeFile, ref: string): RuntimeDisk {
@@ -233,6 +292,7 @@ export function planDiskUnplug(action: UnplugDisk, ctx: DiskPlanContext): Plan {
   if (present) {
     steps.push({ purpose: `ask QEMU to remove ${id}`, command: { execute: 'device_del', arguments: { id } } });
   } else {
+    refuseIfQemuNamesItOtherwise(ctx.live, allocation, id, rf.instance);
     notes.push(`QEMU no longer has ${id}: nothing to unplug, its runtime file entry is removed`);
   }
   const node = ctx.live ? backendOf(ctx.live, id) : undefined;
@@ -249,6 +309,12 @@ export function planDiskUnplug(action: UnplugDisk, ctx: DiskPlanContext): Plan {
     });
   } else if (!ctx.live) {
     notes.push('backend not detected (QEMU was not asked): a blockdev node, if any, is removed after the device');
+  }
+  // A disk hot-added by descriptor (by plugboard or Ganeti): its fdset goes after the backend.
+  const fdsetStep = unplugFdsetStep(node?.file, ctx.live?.fdsets);
+  if (fdsetStep) {
+    after.push(fdsetStep);
+    notes.push(`${id} was passed to QEMU by descriptor (${node?.file}): its fdset is released after the device`);
   }
   if (needsGuest && present) {
     notes.push('a PCI unplug needs the guest to acknowledge it; without that it stays pending and the runtime entry is kept');

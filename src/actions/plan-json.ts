@@ -1,13 +1,16 @@
 import type { HostCommand, Plan, PlanJson, PlanStep, QmpCommand, SequenceEntry } from './types.js';
 import { allocationText } from './plan-disk.js';
 import { describeHostCommand } from './host-net.js';
+import { passFdText } from '../qmp/fdpass/plan.js';
 
 const isQmp = (c: QmpCommand | HostCommand): c is QmpCommand => 'execute' in c;
 const qmpOf = (steps: PlanStep[]): QmpCommand[] => steps.map((s) => s.command).filter(isQmp);
 const hostOf = (steps: PlanStep[]): HostCommand[] => steps.map((s) => s.command).filter((c): c is HostCommand => !isQmp(c));
 
 const entryOf = (s: PlanStep): SequenceEntry =>
-  isQmp(s.command) ? { purpose: s.purpose, qmp: s.command } : { purpose: s.purpose, host: s.command };
+  isQmp(s.command)
+    ? { purpose: s.purpose, qmp: s.command, ...(s.passFd ? { passFd: s.passFd } : {}) }
+    : { purpose: s.purpose, host: s.command };
 
 export function planJson(plan: Plan): PlanJson {
   const undo = [...plan.steps].reverse().flatMap((s) => s.undo ?? []);
@@ -27,6 +30,7 @@ export function planJson(plan: Plan): PlanJson {
     notes: plan.notes,
   };
   if (hostRollback.length > 0) out.hostRollback = hostRollback;
+  if (plan.fdPassing) out.fdPassing = plan.fdPassing;
   const all = [...plan.steps, ...(plan.after ?? [])];
   if (all.some((s) => !isQmp(s.command))) {
     out.sequence = [
@@ -58,7 +62,7 @@ export function renderPlanText(plan: Plan): string {
         ? `HMP ${String((c.arguments ?? {})['command-line'])}`
         : `${c.execute} ${JSON.stringify(c.arguments ?? {})}`
       : `host: ${describeHostCommand(c)}`;
-  for (const s of plan.steps) lines.push(`  ${n++}. ${cmd(s.command)}    # ${s.purpose}`);
+  for (const s of plan.steps) lines.push(`  ${n++}. ${cmd(s.command)}${s.passFd ? passFdText(s.passFd) : ''}    # ${s.purpose}`);
   if (plan.unplugWait) {
     const w = plan.unplugWait;
     lines.push(

@@ -13,6 +13,9 @@
  *   verify: QEMU lists the NIC at the planned slot; then the runtime file gets the NIC appended.
  *   Rollback: nic record removed; device_del (and wait); netdev_del, which closes QEMU's tap, and a
  *   check that the tap is gone. The runtime file is untouched.
+ * A QEMU that runs as another user or chrooted cannot create the tap: plugboard creates it as root
+ * and passes its descriptor (step 1 becomes: create the tap, configure it, `getfd ID-0…`,
+ * `netdev_add {type: tap, id, fds}`; docs/fd-passing.md), with `romfile: ""` when chrooted.
  *
  * Unplug: device_del, wait until QEMU no longer lists it (the guest must acknowledge: PCI), then
  * netdev_del (the tap goes with it), check the tap is gone, remove nic/NAME/SEQ (later records move
@@ -26,8 +29,10 @@ import { withNic, withoutNic } from '../runtime/edit.js';
 import type { Json, JsonObject, RuntimeFile, RuntimeNic } from '../runtime/types.js';
 import type { DiskPlanContext } from './plan-disk.js';
 import { allocationText } from './plan-disk.js';
+import { refuseIfQemuNamesItOtherwise } from './unplug-guard.js';
 import { hostCommands, ifnameProblem, type LinkInfo } from './host-net.js';
 import { macForNewNic } from './mac.js';
+import { fdPassingReason, nicFdSteps, qemuUserCheckStep, tapCreateStep } from '../qmp/fdpass/plan.js';
 import type { Action, Allocation, Plan, PlanStep } from './types.js';
 
 type HotAddNic = Extract<Action, { type: 'hot-add-nic' }>;
@@ -118,19 +123,6 @@ export function nicFeatures(rf: RuntimeFile): NicFeatures {
   return { vnetHdr, vhost: h.vhost_net, queues };
 }
 
-function refuseIfQemuCannotCreateTap(rf: RuntimeFile): void {
-  const h = rf.hvparams;
-  const why = 'Ganeti passes a tap file descriptor over the QMP socket, which plugboard cannot do (Node cannot send file descriptors)';
-  if (h.use_chroot) {
-    throw new RefusedError(`${rf.instance} runs chrooted (use_chroot=true): QEMU cannot open /dev/net/tun to create the tap; ${why}`);
-  }
-  if (h.security_model === 'user' || h.security_model === 'pool') {
-    throw new RefusedError(
-      `${rf.instance} runs as another user (security_model=${h.security_model}${h.security_domain ? `, ${h.security_domain}` : ''}): QEMU has dropped root and cannot create a tap; ${why}`,
-    );
-  }
-}
-
 function nicId(n: RuntimeNic): string {
   return 'id' in n.hvinfo && typeof n.hvinfo.id === 'string' ? n.hvinfo.id : deviceId('nic', n.uuid);
 }
@@ -147,7 +139,9 @@ export function planNicHotAdd(action: HotAddNic, ctx: NicPlanContext): Plan {
         `(hot-pluggable NIC types: ${NIC_TYPES.filter(isHotpluggableNicType).join(', ')})`,
     );
   }
-  refuseIfQemuCannotCreateTap(rf);
+  // A QEMU that runs as another user or chrooted cannot create a tap: plugboard creates it as root
+  // and passes its descriptor (getfd + netdev_add fds=), as Ganeti does.
+  const fdReason = fdPassingReason(rf.hvparams, 'nic');
 
   const uuid = action.uuid ?? ctx.newUuid();
   if (!isUuid(uuid)) throw new InputError(`--uuid ${uuid}: not a UUID (like 9e7c85f6-b6e5-4243-b27d-680b78c6d203)`);
@@ -185,11 +179,13 @@ export function planNicHotAdd(action: HotAddNic, ctx: NicPlanContext): Plan {
   const tap = tapNameFor(uuid);
   const host = ctx.nicHost;
   if (!host) throw new RefusedError('internal: NIC hot-add planned without host facts');
-  if (!host.tun) throw new RefusedError('/dev/net/tun is missing on this node: QEMU cannot create a tap (modprobe tun)');
+  if (!host.tun) throw new RefusedError(`/dev/net/tun is missing on this node: ${fdReason ? 'plugboard' : 'QEMU'} cannot create a tap (modprobe tun)`);
   if (features.vhost && !host.vhostNet) {
     throw new RefusedError(
       `${rf.instance} has vhost_net=true but /dev/vhost-net is missing on this node (modprobe vhost_net): ` +
-        'QEMU 7.2 aborts — the whole instance dies — when netdev_add asks for vhost and cannot open it (measured), so plugboard does not try',
+        (fdReason
+          ? 'plugboard cannot open it to pass QEMU its vhost descriptors'
+          : 'QEMU 7.2 aborts — the whole instance dies — when netdev_add asks for vhost and cannot open it (measured), so plugboard does not try'),
     );
   }
   const bridge = host.links[net.link] ?? { name: net.link, kind: 'missing' as const };
@@ -233,17 +229,42 @@ export function planNicHotAdd(action: HotAddNic, ctx: NicPlanContext): Plan {
     deviceArgs.mq = 'on';
     deviceArgs.vectors = 2 * features.queues + 2;
   }
+  // A chrooted QEMU cannot load the NIC's option ROM (measured): Ganeti's HotAddNic passes romfile "".
+  if (fdReason && rf.hvparams.use_chroot) deviceArgs.romfile = '';
+
+  const configure: PlanStep = {
+    purpose: `bring tap ${tap} up on bridge ${net.link}`,
+    command: hostCommands.tapConfigure(tap, net.link),
+  };
+  let netdevSteps: PlanStep[];
+  if (fdReason) {
+    const fdNic = { id, tap, vnetHdr: features.vnetHdr, queues: features.queues, vhost: features.vhost };
+    const create = tapCreateStep(fdNic);
+    const userCheck = qemuUserCheckStep(rf.instance, rf.hvparams);
+    netdevSteps = [
+      ...(userCheck ? [userCheck] : []),
+      // The tap lives as long as a descriptor of it: gone once QEMU's (netdev_del, closefd) and the helper's are closed.
+      { ...create, undo: [...(create.undo ?? []), hostCommands.tapGone(tap)] },
+      configure,
+      ...nicFdSteps(fdNic),
+    ];
+    notes.push(
+      `descriptor passing: ${fdReason}, so plugboard creates tap ${tap} as root and hands QEMU its descriptor` +
+        `${features.queues > 1 ? 's' : ''} (getfd ${id}-0${features.queues > 1 ? '…' : ''}, netdev_add fds=)`,
+    );
+  } else {
+    netdevSteps = [
+      {
+        purpose: `create the netdev ${id} and its tap ${tap}`,
+        command: { execute: 'netdev_add', arguments: netdevArgs },
+        undo: [{ execute: 'netdev_del', arguments: { id } }, hostCommands.tapGone(tap)],
+      },
+      configure,
+    ];
+  }
 
   const steps: PlanStep[] = [
-    {
-      purpose: `create the netdev ${id} and its tap ${tap}`,
-      command: { execute: 'netdev_add', arguments: netdevArgs },
-      undo: [{ execute: 'netdev_del', arguments: { id } }, hostCommands.tapGone(tap)],
-    },
-    {
-      purpose: `bring tap ${tap} up on bridge ${net.link}`,
-      command: hostCommands.tapConfigure(tap, net.link),
-    },
+    ...netdevSteps,
     {
       purpose: `add ${driver} ${id} (MAC ${mac}) at ${allocationText(allocation)}`,
       command: { execute: 'device_add', arguments: deviceArgs },
@@ -275,6 +296,7 @@ export function planNicHotAdd(action: HotAddNic, ctx: NicPlanContext): Plan {
     runtimeAfter,
     runtimeChange: `add nics[${seq}] ${id} (${driver} at ${allocationText(allocation)}, MAC ${mac}, bridge ${net.link})`,
     notes,
+    ...(fdReason ? { fdPassing: { reason: fdReason } } : {}),
   };
 }
 
@@ -306,6 +328,7 @@ export function planNicUnplug(action: UnplugNic, ctx: NicPlanContext): Plan {
     steps.push({ purpose: `ask QEMU to remove ${id}`, command: { execute: 'device_del', arguments: { id } } });
     notes.push('a PCI unplug needs the guest to acknowledge it; without that it stays pending and the runtime entry, netdev, tap and nic/ record are kept');
   } else {
+    refuseIfQemuNamesItOtherwise(ctx.live, allocation, id, rf.instance);
     notes.push(`QEMU no longer has ${id}: nothing to unplug; its netdev, tap, nic/ record and runtime file entry are removed`);
   }
   // Ganeti names the netdev after the device (`-netdev …,id=<hvinfo id>`, netdev_add id=<device id>).

@@ -56,7 +56,9 @@ export interface QmpCommand {
 /**
  * Host-side work that is not QMP (taps, bridges, nic/ records): NIC hotplug slots in here.
  * `host` is one of `tap-configure`, `tap-gone`, `nic-record-write`, `nic-record-remove`
- * (src/actions/host-net.ts runs them); `detail` holds their arguments (JSON).
+ * (src/actions/host-net.ts runs them), or of file-descriptor passing: `fd-open-disk`,
+ * `fd-create-tap`, `fd-drop`, `fd-check-user` (src/qmp/fdpass/plan.ts FdHostCommand, run by the
+ * descriptor helper); `detail` holds their arguments (JSON).
  */
 export interface HostCommand {
   host: string;
@@ -77,6 +79,11 @@ export interface PlanStep {
   check?: StepCheck;
   /** How to undo this step if a later step fails (run in reverse order of the steps done). */
   undo?: (QmpCommand | HostCommand)[];
+  /**
+   * A QMP command that carries a descriptor (`add-fd`, `getfd`): written by the descriptor helper
+   * with the descriptor it holds as `handle` attached (SCM_RIGHTS); `what` names it for the preview.
+   */
+  passFd?: { handle: string; what: string };
 }
 
 export type Allocation =
@@ -115,10 +122,12 @@ export interface Plan {
   runtimeChange: string;
   /** Things the operator should know (backend style guessed, …). */
   notes: string[];
+  /** Set when the plan passes descriptors to QEMU instead of a path (why, in words). */
+  fdPassing?: { reason: string };
 }
 
 /** One entry of PlanJson.sequence. */
-export type SequenceEntry = { purpose: string } & ({ qmp: QmpCommand } | { host: HostCommand } | { wait: UnplugWait });
+export type SequenceEntry = { purpose: string } & ({ qmp: QmpCommand; passFd?: PlanStep['passFd'] } | { host: HostCommand } | { wait: UnplugWait });
 
 /** The JSON form of a plan (`--dry-run --json`). */
 export interface PlanJson {
@@ -141,6 +150,8 @@ export interface PlanJson {
   runtime: string;
   skipped: string[];
   notes: string[];
+  /** Plans that pass descriptors: why (the `sequence` then marks the commands that carry one). */
+  fdPassing?: { reason: string };
 }
 
 export type OutcomeStatus = 'done' | 'pending' | 'failed' | 'rolled-back';

@@ -229,7 +229,7 @@ export interface Demo {
 }
 
 export const INSTALL_QEMU_HINT =
-  'QEMU is not installed (qemu-system-x86_64 not found): install it with `apt-get install qemu-system-x86` and run `npm start` again';
+  'QEMU is not installed (qemu-system-x86_64 not found): install it with `apt-get install qemu-system-x86` and start the demo again';
 
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const env = options.env ?? process.env;

@@ -34,6 +34,8 @@ export interface SandboxInstanceSpec {
   kernel?: { kernel: string; initrd: string; append: string; serial?: string };
   /** Extra kvm_cmd arguments (e.g. `-nodefaults`). */
   extraKvmCmd?: string[];
+  /** hvparams to set over the defaults (e.g. `security_model`, `use_chroot`). */
+  hvparams?: JsonObject;
 }
 
 /** hvparams of a Ganeti 3.0 instance (the shape of `test/fixtures/kvm_runtime.json`'s). */
@@ -99,6 +101,7 @@ export async function createSandboxInstance(root: string, spec: SandboxInstanceS
     hvparams.kernel_path = spec.kernel.kernel;
     hvparams.initrd_path = spec.kernel.initrd;
   }
+  Object.assign(hvparams, spec.hvparams);
   if (spec.legacy) {
     delete hvparams.scsi_controller_type;
     delete hvparams.kvm_pci_reservations;

@@ -6,6 +6,7 @@
 import { PlugboardError } from '../errors.js';
 import type { Transcript } from '../qmp/transcript.js';
 import type { Outcome, Plan } from '../actions/types.js';
+import type { DescriptorChannel } from './fd.js';
 
 export interface ExecutorOptions {
   /** The node's root: pending-unplug records, nic/ records, host steps. */
@@ -22,6 +23,11 @@ export interface ExecutorOptions {
    * (default 5000 ms; a PCI device needs the guest to acknowledge).
    */
   undoUnplugTimeoutMs?: number;
+  /**
+   * The descriptor helper of the action's connection, for plans that pass descriptors (runAction
+   * starts it right after the connect when the runtime file says so; runPlan makes one otherwise).
+   */
+  descriptors?: DescriptorChannel;
 }
 
 export type ProgressEvent =

@@ -26,7 +26,9 @@ import { serializeRuntime } from '../runtime/serialize.js';
 import type { RuntimeFile } from '../runtime/types.js';
 import { allocationText } from '../actions/plan-disk.js';
 import type { Outcome, Plan, PlanStep } from '../actions/types.js';
+import { needsHelper } from '../qmp/fdpass/run.js';
 import { ActionFailedError, outcome, seconds, type ExecutorOptions } from './outcome.js';
+import { DescriptorChannel } from './fd.js';
 import { alreadyGone, isCommand, sendRetryingInUse, sendStep, stepFailure, type StepResult } from './step.js';
 import { undoAfterFailure, undoSteps, type UndoResult } from './undo.js';
 import { BACKEND_RELEASE_TIMEOUT_MS, isPresent, verifyPresent, waitGone } from './verify.js';
@@ -60,12 +62,15 @@ export type RunResult =
  * left) when it failed.
  */
 export async function runPlan(qmp: QmpClient, plan: Plan, opts: RunPlanOptions): Promise<RunResult> {
-  const run = new PlanRun(qmp, plan, opts);
+  // A plan that passes descriptors needs the helper; the caller may have started it already.
+  const own = opts.descriptors === undefined && plan.steps.some(needsHelper) ? new DescriptorChannel(qmp) : undefined;
+  const run = new PlanRun(qmp, plan, own ? { ...opts, descriptors: own } : opts);
   try {
     return await run.run();
   } finally {
     // Not committed (the action failed, is pending, or is planned again): no temp file left behind.
     run.prepared?.discard();
+    await own?.close();
   }
 }
 
@@ -141,7 +146,7 @@ class PlanRun {
     const { qmp, plan, opts } = this;
     const cmd = step.command;
     try {
-      const sent = sendStep(qmp, cmd, this.uncancelled);
+      const sent = sendStep(qmp, cmd, this.uncancelled, step.passFd);
       if (isCommand(cmd, 'device_add') && plan.verify.kind === 'present' && cmd.arguments?.['id'] === plan.verify.id) {
         this.verifying = pipelined(verifyPresent(qmp, plan, opts));
       } else if (isCommand(cmd, 'device_del') && plan.unplugWait && cmd.arguments?.['id'] === plan.unplugWait.id) {

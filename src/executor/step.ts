@@ -2,10 +2,14 @@
  * One step of a plan: sent to QEMU (or run on the host), and what its answer means for the run —
  * a StepResult, never an exception the run loop has to catch and sort.
  */
+import { InternalError } from '../errors.js';
 import { QmpCommandError } from '../qmp/errors.js';
 import type { QmpClient } from '../qmp/client.js';
+import { FdHelperError, FdInputError } from '../qmp/fdpass/errors.js';
+import { isFdHostCommand } from '../qmp/fdpass/plan.js';
+import { fdAlreadyGone } from '../qmp/fdpass/run.js';
 import { describeHostCommand, executeHostCommand } from '../actions/host-net.js';
-import type { HostCommand, QmpCommand } from '../actions/types.js';
+import type { HostCommand, PlanStep, QmpCommand } from '../actions/types.js';
 import type { ExecutorOptions } from './outcome.js';
 import { delay } from './verify.js';
 
@@ -14,9 +18,23 @@ export const isQmp = (c: QmpCommand | HostCommand): c is QmpCommand => 'execute'
 /** Whether `c` is the QMP command `execute` (`device_add`, `device_del`, …). */
 export const isCommand = (c: QmpCommand | HostCommand, execute: string): c is QmpCommand => isQmp(c) && c.execute === execute;
 
-export function sendStep(qmp: QmpClient, command: QmpCommand | HostCommand, opts: Pick<ExecutorOptions, 'root' | 'signal'>): Promise<unknown> {
-  if (!isQmp(command)) return executeHostCommand(command, { root: opts.root, ...(opts.signal ? { signal: opts.signal } : {}) });
+/**
+ * Sends one command of a plan (or runs it on the host). A command that carries a descriptor
+ * (`passFd`) and the descriptor host steps (`fd-*`) go through the action's descriptor helper.
+ */
+export function sendStep(
+  qmp: QmpClient,
+  command: QmpCommand | HostCommand,
+  opts: Pick<ExecutorOptions, 'root' | 'signal' | 'descriptors'>,
+  passFd?: PlanStep['passFd'],
+): Promise<unknown> {
   const call = { signal: opts.signal };
+  const fdCommand = isQmp(command) ? (passFd ? command : undefined) : isFdHostCommand(command) ? command : undefined;
+  if (fdCommand) {
+    if (!opts.descriptors) return Promise.reject(new InternalError(`a descriptor step without a descriptor helper: ${describeCommand(command)}`));
+    return opts.descriptors.run(qmp, { command: fdCommand, ...(passFd ? { passFd } : {}) }, call, opts.root);
+  }
+  if (!isQmp(command)) return executeHostCommand(command, { root: opts.root, ...(opts.signal ? { signal: opts.signal } : {}) });
   if (command.execute === 'human-monitor-command') {
     return qmp.hmp(String((command.arguments ?? {})['command-line']), call);
   }
@@ -49,6 +67,10 @@ export type StepResult =
 
 /** The StepResult of `command` whose send failed with `error`. */
 export function stepFailure(command: QmpCommand | HostCommand, error: unknown): Exclude<StepResult, { kind: 'ok' }> {
+  // The descriptor helper refused or failed: what it was asked was not done, unless its answer
+  // never came for a command it was writing (maybeDone: then QEMU may have it).
+  if (error instanceof FdInputError) return { kind: 'failed', error };
+  if (error instanceof FdHelperError) return error.maybeDone ? { kind: 'unanswered', error } : { kind: 'failed', error };
   if (!(error instanceof QmpCommandError)) return { kind: 'unanswered', error };
   if (/already in the process of unplug/.test(error.desc)) return { kind: 'already-pending', error };
   if (isCommand(command, 'device_del') && error.errorClass === 'DeviceNotFound') return { kind: 'device-absent', error };
@@ -64,6 +86,9 @@ export function stepFailure(command: QmpCommand | HostCommand, error: unknown): 
 export function alreadyGone(cmd: QmpCommand | HostCommand, error: unknown): boolean {
   if (!isQmp(cmd) || !(error instanceof QmpCommandError)) return false;
   switch (cmd.execute) {
+    case 'remove-fd':
+    case 'closefd':
+      return fdAlreadyGone(cmd, error);
     case 'netdev_del':
     case 'device_del':
       return error.errorClass === 'DeviceNotFound';

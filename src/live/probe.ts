@@ -8,6 +8,7 @@
  * An action reads only what its plan needs (ProbeOptions.scope).
  */
 import { QmpCommandError } from '../qmp/errors.js';
+import { parseFdsets, type FdsetInfo } from '../qmp/fdpass/plan.js';
 import { scsiControllerInfo } from '../bus/controllers.js';
 import { LiveProbeError, parseReply } from './reply-checks.js';
 import type { RuntimeFile } from '../runtime/types.js';
@@ -50,6 +51,11 @@ export interface ProbeOptions {
   scope?: 'all' | 'backends' | 'devices' | 'pci' | 'scsi' | 'overview';
   /** For scopes `scsi` and `overview`: the SCSI address of each device the runtime file describes, by device id. */
   knownScsi?: ReadonlyMap<string, KnownScsiAddress>;
+  /**
+   * Also `query-fdsets` and `query-status`, in the first round trip (file-descriptor passing: the
+   * fdset a disk hot-add takes, and whether QEMU runs — a paused QEMU 7.2 keeps removed descriptors).
+   */
+  fdsets?: boolean;
 }
 
 /** A SCSI address as the runtime file gives it (hvinfo `bus`, `channel`, `scsi-id`, `lun`). */
@@ -157,6 +163,10 @@ export interface LiveState {
    * from QEMU: QEMU lists a SCSI device under that id, but may have it elsewhere.
    */
   scsiFromFile?: readonly string[];
+  /** QEMU's fdsets (`query-fdsets`), when asked (ProbeOptions.fdsets). */
+  fdsets?: FdsetInfo[];
+  /** Whether the guest runs (`query-status`), when asked with the fdsets. */
+  running?: boolean;
 }
 
 /** Device types that sit on a SCSI bus (and so have scsi-id/lun/channel). */
@@ -333,6 +343,28 @@ function onlyZero(parentBus: string, property: 'lun' | 'channel', driverOf: Read
  * (timeouts, closed socket) are thrown as the client raised them.
  */
 export async function probeLive(qmp: QmpExecutor, options: ProbeOptions = {}): Promise<LiveState> {
+  if (!options.fdsets) return probeBuses(qmp, options);
+  // Sent first, in the same write as the buses' queries.
+  const fd = probeFdState(qmp, options);
+  fd.catch(() => undefined);
+  const live = await probeBuses(qmp, options);
+  return { ...live, ...(await fd) };
+}
+
+/**
+ * QEMU's fdsets and whether the guest runs (`query-fdsets`, `query-status`: one round trip), for a
+ * hot-add that passes a disk by descriptor.
+ */
+export async function probeFdState(qmp: QmpExecutor, options: Pick<ProbeOptions, 'timeoutMs' | 'signal'> = {}): Promise<{ fdsets: FdsetInfo[]; running: boolean | undefined }> {
+  const call = { timeoutMs: options.timeoutMs, signal: options.signal };
+  const [fdsets, status] = await Promise.allSettled([qmp.execute('query-fdsets', undefined, call), qmp.execute('query-status', undefined, call)]);
+  if (fdsets.status === 'rejected') throw refusal(fdsets.reason, 'query-fdsets');
+  if (status.status === 'rejected') throw refusal(status.reason, 'query-status');
+  const running = typeof status.value === 'object' && status.value !== null ? (status.value as Record<string, unknown>)['running'] : undefined;
+  return { fdsets: parseFdsets(fdsets.value), running: typeof running === 'boolean' ? running : undefined };
+}
+
+async function probeBuses(qmp: QmpExecutor, options: ProbeOptions): Promise<LiveState> {
   const call = { timeoutMs: options.timeoutMs, signal: options.signal };
   const scope = options.scope ?? 'all';
   if (scope === 'backends') {

@@ -176,6 +176,9 @@ export class QmpClient {
   private readonly abandoned = new Set<number>();
   /** Whether writes are corked until the end of this tick (see send). */
   private corked = false;
+  /** Lines written by another process in progress (executeWrittenBy); own lines wait in `held`. */
+  private externalWrites = 0;
+  private held: string[] = [];
   private readonly eventWaiters = new Set<EventWaiter>();
   private readonly events: QmpEvent[] = [];
   private eventSeq = 0;
@@ -258,6 +261,64 @@ export class QmpClient {
    * (with `errorClass` and `desc`). Timeout → QmpTimeoutError (the command may still take effect).
    */
   execute<T = unknown>(command: string, args?: Record<string, unknown>, options: QmpCallOptions = {}): Promise<T> {
+    return this.request<T>(command, args, options, (line) => this.send(line));
+  }
+
+  /**
+   * Runs a QMP command whose line ANOTHER PROCESS writes on this connection: the descriptor helper
+   * (src/qmp/fdpass/), which attaches a file descriptor to it (SCM_RIGHTS, which Node's `net` cannot
+   * send). The reply comes back here and is matched by id, as for `execute`. `write(line)` is
+   * called once everything this client queued before has been handed to the kernel (so the line
+   * lands after it); until `write` settles, this client's own lines wait. A `write` that rejects
+   * rejects the command with its error (the line may or may not have gone out: a late reply is
+   * ignored, as for a timed-out command); a writer that cut a line halfway must end the connection
+   * (`failExternally`): the stream is out of step.
+   */
+  executeWrittenBy<T = unknown>(
+    write: (line: string) => Promise<void>,
+    command: string,
+    args?: Record<string, unknown>,
+    options: QmpCallOptions = {},
+  ): Promise<T> {
+    return this.request<T>(command, args, options, (line, fail) => {
+      this.externalWrites++;
+      this.transcript?.record('out', this.socketPath, line);
+      void this.drained()
+        .then(() => write(line))
+        .then(
+          () => this.endExternalWrite(),
+          (err: unknown) => {
+            this.endExternalWrite();
+            fail(err instanceof Error ? err : new PlugboardError(messageOf(err)));
+          },
+        );
+    });
+  }
+
+  /**
+   * The connected socket, ONLY to share it with a child process as one of its stdio descriptors
+   * (`child_process.spawn(…, {stdio: [..., socket]})`): the descriptor helper writes on it. Reading
+   * from it or writing to it here would break this client.
+   */
+  socketForChild(): net.Socket {
+    if (this.phase !== 'ready') throw this.closedError('a child process to share the connection with');
+    return this.socket;
+  }
+
+  /**
+   * Ends the connection because another writer of its stream (the descriptor helper) broke it, e.g.
+   * wrote only part of a line: every waiter rejects with `err`.
+   */
+  failExternally(err: Error): void {
+    this.fail(err);
+  }
+
+  private request<T>(
+    command: string,
+    args: Record<string, unknown> | undefined,
+    options: QmpCallOptions,
+    transmit: (line: string, fail: (err: Error) => void) => void,
+  ): Promise<T> {
     const step = `reply to ${command}`;
     if (this.phase !== 'ready') return Promise.reject(this.closedError(step));
     const { signal } = options;
@@ -297,7 +358,11 @@ export class QmpClient {
       });
       timer = setTimeout(() => abandon(new QmpTimeoutError(step, timeoutMs, this.socketPath)), timeoutMs);
       if (signal) this.watchAbort(signal, onAbort);
-      this.send(line);
+      // The writer failed: the line was not sent, or (a writer that died) maybe it was — a late
+      // reply is then ignored like any abandoned request's.
+      transmit(line, (err) => {
+        if (this.pending.has(id)) abandon(err);
+      });
     });
   }
 
@@ -475,12 +540,35 @@ export class QmpClient {
    */
   private send(line: string): void {
     this.transcript?.record('out', this.socketPath, line);
+    if (this.externalWrites > 0) {
+      this.held.push(line);
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       process.nextTick(() => this.flush());
     }
     this.socket.write(`${line}\n`);
+  }
+
+  /**
+   * Resolves once every byte this client wrote has been handed to the kernel: an empty write's
+   * callback comes after those of the writes before it (Node's own buffer and libuv's queue).
+   */
+  private drained(): Promise<void> {
+    this.flush();
+    return new Promise<void>((resolve, reject) => {
+      this.socket.write('', (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  private endExternalWrite(): void {
+    this.externalWrites--;
+    if (this.externalWrites > 0 || this.held.length === 0 || this.phase === 'closed') return;
+    const lines = this.held;
+    this.held = [];
+    this.socket.write(lines.map((l) => `${l}\n`).join(''));
   }
 
   private onData(chunk: Buffer): void {

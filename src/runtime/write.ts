@@ -185,8 +185,8 @@ function writeTempFile(path: string, text: string): string {
   }
 }
 
-/** The new file is in place; make the rename durable. */
-function syncDirectory(path: string): void {
+/** The new file is in place; make the rename durable (fsync of `path`'s directory). */
+export function syncDirectory(path: string): void {
   const dir = dirname(path);
   let dfd: number | undefined;
   try {

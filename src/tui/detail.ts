@@ -6,6 +6,7 @@
 import type { BusDevice } from '../bus/types.js';
 import { firstLineOf } from '../errors.js';
 import { backendOf } from '../live/backend.js';
+import { fdsetOf } from '../qmp/fdpass/plan.js';
 import type { DriftItem } from '../live/drift.js';
 import { deviceOptions, type StartOption } from '../qemu/options.js';
 import type { Hvinfo, RuntimeDisk, RuntimeNic } from '../runtime/types.js';
@@ -146,11 +147,12 @@ export function deviceDetail(view: InstanceView, place: MapPlace): DeviceDetail 
     if (d.size !== undefined) host.push(`size ${d.size} MiB${d.devType ? ` (${d.devType})` : ''}`);
     if (view.live && device && device.id !== '') {
       const b = backendOf(view.live, device.id);
+      const image = b?.file === undefined ? '' : fdsetOf(b.file) !== undefined ? `, image passed by descriptor (${b.file}; the runtime file has ${d.link})` : `, image ${b.file}`;
       backend = !b
         ? 'QEMU reports no image attached to it'
         : b.kind === 'drive'
-          ? `named drive ${b.drive} (-drive / drive_add: goes away with the device)${b.file ? `, image ${b.file}` : ''}`
-          : `block node ${b.nodeName} (-blockdev / blockdev-add: blockdev-del after the unplug)${b.file ? `, image ${b.file}` : ''}`;
+          ? `named drive ${b.drive} (-drive / drive_add: goes away with the device)${image}`
+          : `block node ${b.nodeName} (-blockdev / blockdev-add: blockdev-del after the unplug)${image}`;
     }
   } else if (runtime?.kind === 'nic') {
     const n = runtime.entry;

@@ -7,13 +7,14 @@ import path from 'node:path';
 import { firstLineOf, PlugboardError } from '../errors.js';
 import { withQmp } from '../qmp/client.js';
 import type { Transcript } from '../qmp/transcript.js';
-import { probeLive, type LiveState } from '../live/probe.js';
+import { probeFdState, probeLive, type LiveState } from '../live/probe.js';
 import { loadRuntimeFile } from '../runtime/load.js';
 import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import type { RuntimeFile } from '../runtime/types.js';
 import { namedBlockNodes } from '../live/backend.js';
 import { planContext } from '../actions/context.js';
 import { makePlan } from '../actions/plan.js';
+import { diskFdReason } from '../actions/plan-disk.js';
 import type { Action, Plan } from '../actions/types.js';
 
 export interface PreviewOptions {
@@ -46,6 +47,8 @@ export async function previewAction(action: Action, opts: PreviewOptions): Promi
         async (qmp) => {
           const state = await probeLive(qmp, { signal: opts.signal });
           if (action.type === 'unplug-disk') nodeNames = await namedBlockNodes(qmp, opts);
+          // A hot-add that passes the disk by descriptor names the fdset it takes.
+          if (action.type === 'hot-add-disk' && diskFdReason(rf, state) !== undefined) return { ...state, ...(await probeFdState(qmp, opts)) };
           return state;
         },
       );

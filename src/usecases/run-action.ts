@@ -18,7 +18,7 @@
  *   elsewhere, or one added meanwhile): what was done is undone, everything is probed, and the plan
  *   is made and run once more;
  * - an unplug's `device_del` answered DeviceNotFound: nothing was done; planned again from which
- *   devices QEMU has.
+ *   devices QEMU has and what sits at the device's place (absentProbeFor).
  * Nothing that changes QEMU is sent before the plan is made from QEMU's answers: a probe that fails
  * leaves the instance as it was.
  */
@@ -26,16 +26,19 @@ import path from 'node:path';
 import { InternalError } from '../errors.js';
 import { withQmp, type QmpClient } from '../qmp/client.js';
 import { QmpAbortedError } from '../qmp/errors.js';
-import { knownScsiAddresses, probeLive, type LiveState, type ProbeOptions } from '../live/probe.js';
+import { knownScsiAddresses, probeFdState, probeLive, type LiveState, type ProbeOptions } from '../live/probe.js';
 import { backendOf, namedBlockNodes } from '../live/backend.js';
 import { isHotpluggableDiskType, isScsiDiskType } from '../runtime/hvparams.js';
 import { parseRuntimeText, readRuntimeTextSync } from '../runtime/load.js';
-import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
+import { pidFilePath, qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import { withInstanceLock } from '../runtime/lock.js';
 import type { RuntimeFile } from '../runtime/types.js';
-import { offlineContext, withLive } from '../actions/context.js';
+import { checkPathForFdPassing, offlineContext, withLive } from '../actions/context.js';
 import { makePlan } from '../actions/plan.js';
-import { allocationText, diskId } from '../actions/plan-disk.js';
+import { allocationText, diskFdReason, diskId, type DiskPlanContext } from '../actions/plan-disk.js';
+import { fdPassingReason, fdsetOf } from '../qmp/fdpass/plan.js';
+import { holdsFile, readPidFile } from '../qmp/fdpass/inspect.js';
+import { DescriptorChannel } from '../executor/fd.js';
 import type { Action, Outcome, Plan } from '../actions/types.js';
 import type { ExecutorOptions } from '../executor/outcome.js';
 import { pipelined, runPlan } from '../executor/run.js';
@@ -73,9 +76,27 @@ export async function runAction(action: Action, opts: ExecuteOptions): Promise<O
         // The probe goes right behind qmp_capabilities.
         pipelineCapabilities: true,
       },
-      (qmp) => planAndRun(qmp, action, rf, { ...opts, file, text, started }),
+      (qmp) => withDescriptors(qmp, action, rf, (descriptors) => planAndRun(qmp, action, rf, { ...opts, file, text, started, descriptors })),
     );
   });
+}
+
+/**
+ * The action's descriptor helper (file-descriptor passing), closed (exited) before the connection
+ * is: started at once when the runtime file says the hot-add will pass descriptors (QEMU runs as
+ * another user or chrooted), so that Python starts while QEMU answers the probe; otherwise only if
+ * a step needs it (a disk matching fdset-backed siblings).
+ */
+async function withDescriptors<T>(qmp: QmpClient, action: Action, rf: RuntimeFile, work: (d: DescriptorChannel) => Promise<T>): Promise<T> {
+  const descriptors = new DescriptorChannel(qmp);
+  if ((action.type === 'hot-add-disk' || action.type === 'hot-add-nic') && fdPassingReason(rf.hvparams, action.type === 'hot-add-disk' ? 'disk' : 'nic')) {
+    descriptors.start();
+  }
+  try {
+    return await work(descriptors);
+  } finally {
+    await descriptors.close();
+  }
 }
 
 /** What runAction knows once it holds the lock and has read the runtime file. */
@@ -102,8 +123,9 @@ async function planAndRun(qmp: QmpClient, action: Action, rf: RuntimeFile, st: R
     case 'outcome':
       return result.outcome;
     case 'device-absent':
-      // QEMU does not have the device: what it has (and which block node is left) decides.
-      again = await planFromLive(qmp, action, rf, { scope: 'devices' }, st);
+      // QEMU does not have the device: what it has (and which block node is left) decides, and
+      // what sits at the device's place (another id there: the planner refuses, see unplug-guard.ts).
+      again = await planFromLive(qmp, action, rf, absentProbeFor(action, rf), st);
       break;
     case 'place-taken': {
       // QEMU has a device where the plan saw none (the runtime file places a device wrongly, or
@@ -147,7 +169,16 @@ async function planFromLive(
   // A hot-add allocates from the bus model: built now, while QEMU answers.
   if (action.type === 'hot-add-disk' || action.type === 'hot-add-nic') offline.model();
   let live = await probing;
-  if (action.type === 'hot-add-disk') live = await waitForReleasedBackend(qmp, live, action.path, probe, st);
+  if (action.type === 'hot-add-disk') {
+    // The instance's own disks are fdset-backed (hot-added by a newer Ganeti): the new one passes a
+    // descriptor too, into a free fdset.
+    if (live.fdsets === undefined && diskFdReason(rf, live) !== undefined) {
+      st.descriptors?.start();
+      offline.checkedPath ??= checkPathForFdPassing(action, rf);
+      live = { ...live, ...(await probeFdState(qmp, st)) };
+    }
+    live = await waitForReleasedBackend(qmp, live, backendOfPath(action.path, offline.checkedPath, pidFilePath(st.root, rf.instance)), probe, st);
+  }
   // An unplug also looks for a block node its device left behind (query-block lists attached nodes only).
   const nodeNames =
     action.type === 'unplug-disk' && needsNodeNames(rf, live, action.device, present) ? await namedBlockNodes(qmp, st) : undefined;
@@ -174,11 +205,25 @@ function probeFor(action: Action, rf: RuntimeFile): ProbeOptions {
     case 'hot-add-disk': {
       const type = action.diskType ?? rf.hvparams.disk_type;
       if (!isHotpluggableDiskType(type)) return { scope: 'all' };
-      return isScsiDiskType(type) ? { scope: 'scsi', knownScsi: knownScsiAddresses(rf) } : { scope: 'pci' };
+      // Passing the disk by descriptor: which fdsets QEMU has, and whether it runs (same round trip).
+      const fd = fdPassingReason(rf.hvparams, 'disk') !== undefined ? { fdsets: true } : {};
+      return isScsiDiskType(type) ? { scope: 'scsi', knownScsi: knownScsiAddresses(rf), ...fd } : { scope: 'pci', ...fd };
     }
     default:
       return { scope: 'all' };
   }
+}
+
+/**
+ * The probe after an unplug's device_del found no such device: the devices and backends, and the
+ * bus the device is on (its PCI slot or SCSI target, where QEMU may have it under another id).
+ */
+function absentProbeFor(action: Action, rf: RuntimeFile): ProbeOptions {
+  if (action.type === 'unplug-disk') {
+    const disk = rf.disks.find((d) => d.uuid === action.device || diskId(d) === action.device);
+    if (disk && 'scsi-id' in disk.hvinfo) return { scope: 'scsi', knownScsi: knownScsiAddresses(rf) };
+  }
+  return { scope: 'pci' };
 }
 
 /**
@@ -194,6 +239,23 @@ function needsNodeNames(rf: RuntimeFile, live: LiveState, ref: string, present: 
 }
 
 /**
+ * Whether QEMU still has a backend of the disk at `file` without its device (see
+ * waitForReleasedBackend). A disk passed by descriptor shows as `/dev/fdset/N`, whatever its path:
+ * then QEMU holding the checked file (device and inode, in `/proc/PID/fd`) tells; when that cannot
+ * be read, any such backend is waited for (bounded).
+ */
+function backendOfPath(file: string, checked: DiskPlanContext['checkedPath'], pidFile: string): (l: LiveState) => boolean {
+  return (l) => {
+    const present = new Set(l.peripherals.map((p) => p.id));
+    const orphans = l.blocks.filter((b) => !(b.deviceId !== undefined && present.has(b.deviceId)));
+    if (orphans.some((b) => b.file === file)) return true;
+    if (!checked?.ok || !orphans.some((b) => fdsetOf(b.file) !== undefined)) return false;
+    const pid = readPidFile(pidFile);
+    return (pid !== undefined ? holdsFile(pid, checked.path.dev, checked.path.ino) : undefined) ?? true;
+  };
+}
+
+/**
  * A device unplugged a moment ago (by us or anyone) keeps its backend open until QEMU finalizes it
  * (~55 ms after it left the device tree): `query-block` then lists the image with no device. A
  * hot-add of that same path would fail on the image's write lock, so wait — bounded — until QEMU
@@ -202,14 +264,10 @@ function needsNodeNames(rf: RuntimeFile, live: LiveState, ref: string, present: 
 async function waitForReleasedBackend(
   qmp: QmpClient,
   live: LiveState,
-  file: string,
+  orphan: (l: LiveState) => boolean,
   probe: ProbeOptions,
   opts: { signal?: AbortSignal | undefined },
 ): Promise<LiveState> {
-  const orphan = (l: LiveState) => {
-    const present = new Set(l.peripherals.map((p) => p.id));
-    return l.blocks.some((b) => b.file === file && !(b.deviceId !== undefined && present.has(b.deviceId)));
-  };
   if (!orphan(live)) return live;
   const deadline = Date.now() + BACKEND_RELEASE_TIMEOUT_MS;
   let interval = 2;

@@ -146,6 +146,12 @@ export class GuestSerial {
     return this.waitFor(GUEST_READY_MARKER, timeoutMs);
   }
 
+  /** Types `text` on the guest's console (its /init reads nothing unless it runs a shell: guest-shell.ts). */
+  write(text: string): void {
+    if (!this.peer) throw new Error(`the guest console ${this.path} is not connected`);
+    this.peer.write(text);
+  }
+
   async close(): Promise<void> {
     this.peer?.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -155,7 +161,8 @@ export class GuestSerial {
     for (const w of [...this.watchers]) w();
   }
 
-  private until(done: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  /** Resolves when `done()` holds (checked on every console output), rejects at the deadline or when QEMU hangs up. */
+  until(done: () => boolean, what: string, timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const deadline = AbortSignal.timeout(timeoutMs);
       const finish = (err?: Error) => {

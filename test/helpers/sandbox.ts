@@ -15,7 +15,7 @@
  * this process listens on, and waits for the guest's ready marker: such an instance acknowledges
  * PCI unplugs.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach } from 'vitest';
@@ -29,12 +29,24 @@ import { type QmpClient, withQmp } from '../../src/qmp/client.js';
 import { loadRuntimeFile } from '../../src/runtime/load.js';
 import { qmpSocketPath } from '../../src/runtime/root.js';
 import type { RuntimeFile } from '../../src/runtime/types.js';
-import { GUEST_KERNEL_CMDLINE, GUEST_MEMORY_MIB, GuestSerial, guestAssets } from './guest.js';
+import { GUEST_KERNEL_CMDLINE, GUEST_MEMORY_MIB, GuestSerial, guestAssets, type GuestAssets } from './guest.js';
 import { requireQemu } from './qemu.js';
 
 export interface SandboxOptions extends Omit<LaunchInstanceOptions, 'qmpSocket' | 'signal' | 'paused'> {
   /** Boot the test guest and wait for its ready marker (default false: paused, no guest OS). */
   guest?: boolean;
+  /** Without a guest: let the CPU run (in SeaBIOS) instead of pausing it (default false). */
+  running?: boolean;
+  /**
+   * Confine QEMU as Ganeti does: `runas` — hvparams security_model=user, security_domain=nobody,
+   * and `-runas nobody` added at start (Ganeti's _ExecuteKVMRuntime); `chroot` — use_chroot=true and
+   * `-chroot <root>/chroot/NAME` (an empty directory) in kvm_cmd (Ganeti 3.0's _GenerateKVMRuntime).
+   */
+  confine?: 'runas' | 'chroot';
+  /** The user of `confine: 'runas'` (default nobody). */
+  runasUser?: string;
+  /** The guest's kernel and initramfs (default the test guest; `shellGuestAssets()` for one with a shell). */
+  guestAssets?: GuestAssets;
   /** How long the guest may take to print its ready marker (default 60000 ms: TCG on a busy CI box). */
   guestReadyTimeoutMs?: number;
 }
@@ -73,14 +85,14 @@ const running = new Set<TestSandbox>();
 /** Creates the root and the instance, starts QEMU from its runtime file; stopped by the cleanup. */
 export async function startSandbox(spec: SandboxInstanceSpec, options: SandboxOptions = {}): Promise<TestSandbox> {
   const qemuBinary = requireQemu();
-  const { guest = false, guestReadyTimeoutMs = 60_000, ...launch } = options;
+  const { guest = false, guestReadyTimeoutMs = 60_000, running: run = false, confine, runasUser = 'nobody', guestAssets: assetsGiven, ...launch } = options;
   const root = mkdtempSync(path.join(os.tmpdir(), 'pb-sbx-'));
   let serial: GuestSerial | undefined;
   let qemu: QemuHandle | undefined;
   try {
     let fullSpec = spec;
     if (guest) {
-      const assets = guestAssets();
+      const assets = assetsGiven ?? guestAssets();
       if (!assets) throw new Error('the test guest is not built: run bash test/setup/prepare.sh');
       serial = await GuestSerial.listen(path.join(root, 'ctrl-serial.sock'));
       fullSpec = {
@@ -90,8 +102,16 @@ export async function startSandbox(spec: SandboxInstanceSpec, options: SandboxOp
         kernel: { kernel: assets.kernel, initrd: assets.initrd, append: GUEST_KERNEL_CMDLINE, serial: `unix:${serial.path}` },
       };
     }
+    if (confine === 'runas') {
+      fullSpec = { ...fullSpec, hvparams: { ...fullSpec.hvparams, security_model: 'user', security_domain: runasUser } };
+      launch.extraArgv = [...(launch.extraArgv ?? []), '-runas', runasUser];
+    } else if (confine === 'chroot') {
+      const dir = path.join(root, 'chroot', spec.name);
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      fullSpec = { ...fullSpec, hvparams: { ...fullSpec.hvparams, use_chroot: true }, extraKvmCmd: [...(fullSpec.extraKvmCmd ?? []), '-chroot', dir] };
+    }
     const instance = await createSandboxInstance(root, fullSpec, qemuBinary);
-    qemu = await launchInstance(root, spec.name, { startTimeoutMs: 20_000, ...launch, paused: !guest });
+    qemu = await launchInstance(root, spec.name, { startTimeoutMs: 20_000, ...launch, paused: !guest && !run });
     if (serial) await serial.waitForReady(guestReadyTimeoutMs);
     const qmpSocket = qmpSocketPath(root, spec.name);
     const handle: QemuHandle = qemu;

@@ -290,11 +290,6 @@ describe('planNicHotAdd: refused before anything is sent', () => {
     );
   });
 
-  it('chroot or another user: QEMU cannot create a tap', () => {
-    refused(() => planNicHotAdd(hotAdd(), ctx(runtime({ hv: { use_chroot: true } }))), RefusedError, /chrooted .* cannot open \/dev\/net\/tun/);
-    refused(() => planNicHotAdd(hotAdd(), ctx(runtime({ hv: { security_model: 'user', security_domain: 'kvm' } }))), RefusedError, /runs as another user .* cannot create a tap/);
-  });
-
   it('UUID: malformed, taken in the file, taken in QEMU', () => {
     const rf = runtime({ nics: [nicN(1, 12)] });
     refused(() => planNicHotAdd(hotAdd({ uuid: 'nope' }), ctx(rf)), InputError, /--uuid nope: not a UUID/);
@@ -370,5 +365,64 @@ describe('planNicUnplug', () => {
       'web1',
     );
     expect(thrown(() => planNicUnplug(unplug(uuidN(9)), ctx(isa)))).toBeInstanceOf(RefusedError);
+  });
+});
+
+describe('planNicHotAdd passing the tap by descriptor (QEMU -runas / -chroot)', () => {
+  it.each([
+    ['use_chroot=true', { use_chroot: true }, 'QEMU runs chrooted (use_chroot=true)'],
+    ['security_model=user', { security_model: 'user', security_domain: 'kvm' }, 'QEMU runs as another user (security_model=user, kvm)'],
+  ] as const)("%s: the tap is created as root, configured, passed with getfd (Ganeti's fdname ID-0), netdev_add fds=; Ganeti's order and names", (_, hv, reason) => {
+    const rf = runtime({ nics: [nicN(1, 12)], hv: { ...hv } });
+    const plan = planNicHotAdd(hotAdd({ mac: 'aa:00:00:12:34:56' }), ctx(rf));
+    const json = planJson(plan);
+    const device: Record<string, unknown> = { netdev: NEW_ID, mac: 'aa:00:00:12:34:56', driver: 'virtio-net-pci', id: NEW_ID, bus: 'pci.0', addr: '0xd' };
+    // A chrooted QEMU cannot read the NIC's option ROM: romfile "" (as Ganeti's HotAddNic).
+    if ('use_chroot' in hv) device['romfile'] = '';
+    expect(json.sequence?.map((e) => ('qmp' in e ? e.qmp : 'host' in e ? e.host : e.wait))).toEqual([
+      ...('security_model' in hv ? [{ host: 'fd-check-user', detail: { instance: 'web1', securityModel: 'user', securityDomain: 'kvm' } }] : []),
+      { host: 'fd-create-tap', detail: { handle: NEW_ID, tap: TAP, vnetHdr: true, queues: 1, vhost: false } },
+      { host: 'tap-configure', detail: { tap: TAP, bridge: BR, mode: 'bridged' } },
+      { execute: 'getfd', arguments: { fdname: `${NEW_ID}-0` } },
+      { execute: 'netdev_add', arguments: { type: 'tap', id: NEW_ID, fds: `${NEW_ID}-0` } },
+      { execute: 'device_add', arguments: device },
+      { host: 'nic-record-write', detail: { record: 'nic/web1/1', instance: 'web1', seq: 1, tap: TAP } },
+    ]);
+    expect(json.sequence?.find((e) => 'qmp' in e && e.qmp.execute === 'getfd')).toMatchObject({ passFd: { handle: `${NEW_ID}.tap.0`, what: `descriptor of tap ${TAP}` } });
+    // Undo, last first: record, device, netdev, the named descriptor, the helper's copy, then the tap must be gone.
+    expect(json.rollback).toEqual([
+      { execute: 'device_del', arguments: { id: NEW_ID } },
+      { execute: 'netdev_del', arguments: { id: NEW_ID } },
+      { execute: 'closefd', arguments: { fdname: `${NEW_ID}-0` } },
+    ]);
+    expect(json.hostRollback).toEqual([
+      { host: 'nic-record-remove', detail: { record: 'nic/web1/1', instance: 'web1', seq: 1 } },
+      { host: 'fd-drop', detail: { handle: NEW_ID } },
+      { host: 'tap-gone', detail: { tap: TAP } },
+    ]);
+    expect(json.fdPassing).toEqual({ reason });
+    expect(plan.notes.join('\n')).toContain(`descriptor passing: ${reason}, so plugboard creates tap ${TAP} as root and hands QEMU its descriptor (getfd ${NEW_ID}-0, netdev_add fds=)`);
+    expect(renderPlanText(plan)).toContain(`getfd {"fdname":"${NEW_ID}-0"} + descriptor of tap ${TAP} (SCM_RIGHTS)`);
+    expect(plan.runtimeAfter.nics.at(-1)!.raw).toEqual({ mac: 'aa:00:00:12:34:56', nicparams: { link: BR, mode: 'bridged', vlan: '' }, hvinfo: { driver: 'virtio-net-pci', id: NEW_ID, bus: 'pci.0', addr: '0xd' }, uuid: NEW_UUID });
+  });
+
+  it('vhost with two queues: one getfd per queue and per vhost descriptor, then netdev_add fds= vhostfds=, device mq=on', () => {
+    const rf = runtime({ hv: { security_model: 'pool', vhost_net: true, virtio_net_queues: 2 } });
+    const json = planJson(planNicHotAdd(hotAdd(), ctx(rf, { nicHost: facts({ vhostNet: true }) })));
+    expect(json.qmp.map((c) => [c.execute, c.arguments])).toEqual([
+      ['getfd', { fdname: `${NEW_ID}-0` }],
+      ['getfd', { fdname: `${NEW_ID}-1` }],
+      ['getfd', { fdname: `${NEW_ID}-vhost-0` }],
+      ['getfd', { fdname: `${NEW_ID}-vhost-1` }],
+      ['netdev_add', { type: 'tap', id: NEW_ID, fds: `${NEW_ID}-0:${NEW_ID}-1`, vhost: true, vhostfds: `${NEW_ID}-vhost-0:${NEW_ID}-vhost-1` }],
+      ['device_add', expect.objectContaining({ mq: 'on', vectors: 6 }) as unknown],
+    ]);
+    expect(json.host[1]).toEqual({ host: 'fd-create-tap', detail: { handle: NEW_ID, tap: TAP, vnetHdr: true, queues: 2, vhost: true } });
+  });
+
+  it('vhost_net without /dev/vhost-net is still refused (plugboard would open it)', () => {
+    const err = thrown(() => planNicHotAdd(hotAdd(), ctx(runtime({ hv: { use_chroot: true, vhost_net: true } }))));
+    expect(err).toBeInstanceOf(RefusedError);
+    expect(err.message).toMatch(/\/dev\/vhost-net is missing.*plugboard cannot open it/);
   });
 });

@@ -11,6 +11,7 @@ import type { Action } from '../../src/actions/types.js';
 import { buildBusModel } from '../../src/bus/model.js';
 import { baseHvparams } from '../../src/demo/sandbox.js';
 import { InputError, RefusedError } from '../../src/errors.js';
+import { FdInputError } from '../../src/qmp/fdpass/errors.js';
 import type { LiveState } from '../../src/live/probe.js';
 import { parseRuntimeText } from '../../src/runtime/load.js';
 import type { Json, JsonObject, RuntimeFile } from '../../src/runtime/types.js';
@@ -291,15 +292,6 @@ describe('planDiskHotAdd: refusals before anything is sent', () => {
     expect(err.message).toBe('--path /srv/nope.img: does not exist');
   });
 
-  it('a chrooted instance (use_chroot) or one running as another user (security_model=user): QEMU cannot open the path', () => {
-    const chroot = thrown(() => planDiskHotAdd(hotAdd(), ctx(runtime({ hv: { use_chroot: true } }))));
-    expect(chroot).toBeInstanceOf(RefusedError);
-    expect(chroot.message).toMatch(/use_chroot=true/);
-    const user = thrown(() => planDiskHotAdd(hotAdd(), ctx(runtime({ hv: { security_model: 'user', security_domain: 'kvm1' } }))));
-    expect(user).toBeInstanceOf(RefusedError);
-    expect(user.message).toMatch(/security_model=user, kvm1/);
-  });
-
   it('a --uuid the instance already uses, or one that is not a UUID', () => {
     const rf = runtime({ disks: [pciDisk(1, 12)] });
     const dup = thrown(() => planDiskHotAdd(hotAdd({ uuid: uuidN(1) }), ctx(rf)));
@@ -395,5 +387,101 @@ describe('planDiskUnplug', () => {
     expect(err.message).toContain(`web1 has no disk disk-nope (its disks: ${idOf(uuidN(1))} (${uuidN(1)}), ${id2} (${uuidN(2)}))`);
     const legacy = runtime({ diskType: 'scsi', disks: [{ uuid: uuidN(5), hvinfo: {} }] });
     expect(thrown(() => planDiskUnplug(unplug(uuidN(5)), ctx(legacy)))).toBeInstanceOf(RefusedError);
+  });
+});
+
+describe('hot-add and unplug passing the disk by descriptor (QEMU -runas / -chroot, fdset-backed disks)', () => {
+  const CHECKED: DiskPlanContext['checkedPath'] = { ok: true, path: { typed: IMG, path: '/srv/images/real.img', kind: 'file', dev: 2049, ino: 77, sizeBytes: 64 * 1024 * 1024 } };
+  const withFdsets = (live: LiveState, ids: number[], running = true): LiveState => ({ ...live, fdsets: ids.map((id) => ({ id, fds: [] })), running });
+
+  it.each([
+    ['use_chroot=true', { use_chroot: true }, 'QEMU runs chrooted (use_chroot=true)', false],
+    ['security_model=user', { security_model: 'user', security_domain: 'kvm1' }, 'QEMU runs as another user (security_model=user, kvm1)', true],
+    ['security_model=pool', { security_model: 'pool' }, 'QEMU runs as another user (security_model=pool)', true],
+  ] as const)('%s: the path is opened as root and passed (add-fd into the lowest free fdset), the drive is on /dev/fdset/N; the runtime file records the path', (_, hv, reason, userCheck) => {
+    const rf = runtime({ disks: [pciDisk(1, 12)], hv: { ...hv } });
+    const plan = planDiskHotAdd(hotAdd(), ctx(rf, { checkedPath: CHECKED, live: withFdsets(liveWith([]), [0, 2]) }));
+    const json = planJson(plan);
+    const hostSteps = json.host.map((h) => h.host);
+    expect(hostSteps).toEqual(userCheck ? ['fd-check-user', 'fd-open-disk'] : ['fd-open-disk']);
+    expect(json.qmp).toEqual([
+      { execute: 'add-fd', arguments: { 'fdset-id': 1, opaque: `plugboard:${NEW_ID}` } },
+      { execute: 'human-monitor-command', arguments: { 'command-line': `drive_add dummy file=/dev/fdset/1,if=none,id=${NEW_ID},format=raw,auto-read-only=off,aio=threads,discard=ignore` } },
+      { execute: 'remove-fd', arguments: { 'fdset-id': 1 } },
+      { execute: 'device_add', arguments: { drive: NEW_ID, driver: 'virtio-blk-pci', id: NEW_ID, bus: 'pci.0', addr: '0xd' } },
+    ]);
+    // The open: the resolved path, its device and inode as checked; no O_DIRECT for cache=default.
+    expect(json.host.find((h) => h.host === 'fd-open-disk')?.detail).toEqual({ handle: NEW_ID, typed: IMG, path: '/srv/images/real.img', kind: 'file', direct: false, dev: 2049, ino: 77 });
+    // The descriptor is in the sequence, on the command that carries it.
+    expect(json.sequence?.find((e) => 'qmp' in e && e.qmp.execute === 'add-fd')).toMatchObject({ passFd: { handle: NEW_ID, what: 'descriptor of /srv/images/real.img' } });
+    expect(json.fdPassing).toEqual({ reason });
+    expect(json.rollback).toEqual([
+      { execute: 'device_del', arguments: { id: NEW_ID } },
+      { execute: 'human-monitor-command', arguments: { 'command-line': `drive_del ${NEW_ID}` } },
+      { execute: 'remove-fd', arguments: { 'fdset-id': 1 } },
+    ]);
+    expect(json.hostRollback).toEqual([{ host: 'fd-drop', detail: { handle: NEW_ID } }]);
+    expect(plan.notes.join('\n')).toContain(`descriptor passing: ${reason}, so plugboard opens /srv/images/real.img as root and hands QEMU the descriptor (add-fd, fdset 1); the runtime file records ${IMG}`);
+    // The runtime file has the path as typed, never an fdset.
+    const entry = plan.runtimeAfter.disks.at(-1)!;
+    expect(entry.link).toBe(IMG);
+    expect(entry.raw).toMatchObject({ dev_type: 'file', logical_id: ['loop', IMG], size: 64 });
+    expect(JSON.stringify(plan.runtimeAfter.raw)).not.toContain('fdset');
+    const text = renderPlanText(plan);
+    expect(text).toContain(`add-fd {"fdset-id":1,"opaque":"plugboard:${NEW_ID}"} + descriptor of /srv/images/real.img (SCM_RIGHTS)`);
+    expect(text).toContain(`host: open /srv/images/real.img (regular file) read-write as root (${IMG} → /srv/images/real.img)`);
+  });
+
+  it('a blockdev instance with cache=none: blockdev-add on the fdset with the driver of what the path is, O_DIRECT; a paused QEMU is noted', () => {
+    const rf = runtime({ diskType: 'scsi-hd', controller: 'virtio-scsi-pci', disks: [scsiDisk(1, 0)], hv: { use_chroot: true, disk_cache: 'none' } });
+    const block: DiskPlanContext['checkedPath'] = { ok: true, path: { typed: '/dev/loop9', path: '/dev/loop9', kind: 'block', dev: 5, ino: 900 } };
+    const live = withFdsets(liveWith([{ id: idOf(uuidN(1)), driver: 'scsi-hd', backend: 'blockdev' }]), [], false);
+    const plan = planDiskHotAdd(hotAdd({ path: '/dev/loop9' }), ctx(rf, { checkedPath: block, live, detectedBackend: 'blockdev' }));
+    const json = planJson(plan);
+    expect(json.qmp[1]).toEqual({
+      execute: 'blockdev-add',
+      arguments: { driver: 'raw', 'node-name': NEW_ID, file: { driver: 'host_device', filename: '/dev/fdset/0' }, cache: { direct: true, 'no-flush': false }, discard: 'ignore' },
+    });
+    expect(json.host[0]).toMatchObject({ host: 'fd-open-disk', detail: { direct: true, kind: 'block' } });
+    expect(plan.runtimeAfter.disks.at(-1)!.raw).toMatchObject({ dev_type: 'blockdev', logical_id: ['manual', '/dev/loop9'] });
+    expect(plan.notes.join('\n')).toMatch(/QEMU is paused: QEMU 7\.2 closes plugboard's copy of the descriptor/);
+  });
+
+  it("an unconfined instance whose own disks are fdset-backed (hot-added by a newer Ganeti): the new disk matches them; otherwise QEMU opens the path", () => {
+    const rf = runtime({ disks: [pciDisk(1, 12)] });
+    const live = liveWith([{ id: idOf(uuidN(1)), driver: 'virtio-blk-pci', backend: 'drive' }]);
+    live.blocks[0]!.file = '/dev/fdset/4';
+    const plan = planDiskHotAdd(hotAdd(), ctx(rf, { checkedPath: CHECKED, live: withFdsets(live, [4]) }));
+    expect(plan.fdPassing).toEqual({ reason: "the instance's disks are fdset-backed (/dev/fdset/4), as Ganeti hot-adds them" });
+    expect(planJson(plan).qmp[0]).toEqual({ execute: 'add-fd', arguments: { 'fdset-id': 0, opaque: `plugboard:${NEW_ID}` } });
+    // The same instance with path-backed disks: QEMU opens the path, no descriptor, no note.
+    const direct = planDiskHotAdd(hotAdd(), ctx(rf, { checkedPath: CHECKED, live: liveWith([{ id: idOf(uuidN(1)), driver: 'virtio-blk-pci', backend: 'drive' }]) }));
+    expect(direct.fdPassing).toBeUndefined();
+    expect(planJson(direct).qmp[0]).toMatchObject({ execute: 'human-monitor-command', arguments: { 'command-line': expect.stringMatching(new RegExp(`^drive_add dummy file=${IMG},`)) as string } });
+    expect(direct.notes.join('\n')).not.toMatch(/descriptor/);
+  });
+
+  it('the path as checked for descriptor passing is what is refused: the checker\'s one line (FdInputError, exit 2)', () => {
+    const rf = runtime({ hv: { security_model: 'user', security_domain: 'kvm1' } });
+    const bad = new FdInputError('--path /srv: a directory; a disk is a block device or a regular file');
+    const err = thrown(() => planDiskHotAdd(hotAdd({ path: '/srv' }), ctx(rf, { checkedPath: { ok: false, error: bad } })));
+    expect(err).toBe(bad);
+    expect(err).toBeInstanceOf(InputError);
+  });
+
+  it('unplug of a disk backed by /dev/fdset/N: its fdset is released after the device ("not found" is fine); a path-backed one has no such step', () => {
+    const rf = runtime({ diskType: 'scsi-hd', controller: 'virtio-scsi-pci', disks: [scsiDisk(1, 0), scsiDisk(2, 1)] });
+    const [id1, id2] = [idOf(uuidN(1)), idOf(uuidN(2))];
+    const live = liveWith([
+      { id: id1, driver: 'scsi-hd', backend: 'drive' },
+      { id: id2, driver: 'scsi-hd', backend: 'blockdev' },
+    ]);
+    live.blocks[1]!.file = '/dev/fdset/3';
+    const plan = planDiskUnplug(unplug(id2), ctx(rf, { live }));
+    expect(plan.after).toEqual([
+      { purpose: `remove the block node ${id2} once QEMU has released it`, command: { execute: 'blockdev-del', arguments: { 'node-name': id2 } } },
+      { purpose: 'release fdset 3, which backed the disk', command: { execute: 'remove-fd', arguments: { 'fdset-id': 3 } }, check: { kind: 'gone-ok' } },
+    ]);
+    expect(planDiskUnplug(unplug(id1), ctx(rf, { live })).after).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { versionLine } from '../../src/cli/install.js';
 import type { ShowJson } from '../../src/cli/show.js';
 
 const FIXTURE = path.resolve(import.meta.dirname, '..', 'fixtures', 'kvm_runtime.json');
@@ -114,7 +115,15 @@ describe('plugboard --version', () => {
     const pkg = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
     for (const argv of [['--version'], ['-V'], ['--root', '/nonexistent', '--version']]) {
       const r = await run(...argv);
-      expect(r).toEqual({ code: 0, out: `${pkg.version}\n`, err: '' });
+      // The sources run here unbundled: no build recorded a commit.
+      expect(r).toEqual({ code: 0, out: `plugboard ${pkg.version} (unbundled sources: no build recorded a commit)\n`, err: '' });
     }
+  });
+
+  it('names the commit a build recorded, and a tree with uncommitted changes', () => {
+    const build = { version: '1.2.3', commit: '0123456789abcdef0123456789abcdef01234567', dirty: false, executable: true };
+    expect(versionLine(build)).toBe('plugboard 1.2.3 (commit 0123456789ab)');
+    expect(versionLine({ ...build, dirty: true })).toBe('plugboard 1.2.3 (commit 0123456789ab with uncommitted changes)');
+    expect(versionLine({ ...build, commit: 'unknown' })).toBe('plugboard 1.2.3 (commit unknown: not built from a git checkout)');
   });
 });
