@@ -119,7 +119,13 @@ export function GanetiWizard({ name, active, size }: { name: string; active: boo
     <Box flexDirection="column" width={w}>
       <Text bold>{truncate(`Hot-add to ${name} · Ganeti cluster ${service.ganeti?.clusterName ?? '?'}`, w)}</Text>
       <Text dimColor>{truncate(breadcrumb(state), w)}</Text>
-      {layout.gap > 0 ? <Text> </Text> : null}
+      {layout.gap > 0 ? (
+        view?.ganeti?.kind === 'error' ? (
+          <Text color="red">{truncate(`! ${view.ganeti.message} — a change through Ganeti cannot be sent now`, w)}</Text>
+        ) : (
+          <Text> </Text>
+        )
+      ) : null}
       <Box flexDirection="column" height={bodyHeight}>
         {body}
       </Box>

@@ -204,7 +204,8 @@ export function InstanceScreen({ name, active, size }: { name: string; active: b
     if (service.readOnly) return flash(service.readOnly);
     if (view?.liveStatus.kind === 'stopped') return flash(`${name} is not running here: hot-add needs its QEMU (for a stopped instance use gnt-instance modify --disk add / --net add)`);
     // An instance Ganeti manages: through Ganeti by default (the wizard also offers the direct way).
-    nav.open(view?.ganeti?.kind === 'compared' ? { kind: 'ganeti-wizard', name } : { kind: 'wizard', name });
+    // (Also when Ganeti could not be asked: its wizard says so and offers the direct way explicitly.)
+    nav.open(service.ganeti && view?.ganeti?.kind !== 'unknown' ? { kind: 'ganeti-wizard', name } : { kind: 'wizard', name });
   }, [service, view, name, nav, flash]);
   const onUnplug = useCallback(() => {
     if (!detail) return;

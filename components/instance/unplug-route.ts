@@ -10,13 +10,16 @@ import type { Screen } from '../app-state.js';
 export function unplugScreen(name: string, place: MapPlace, detail: DeviceDetail): Screen {
   const kind = detail.runtime?.kind ?? 'disk';
   const g = detail.ganeti?.ganeti;
-  if (detail.unplugVia === 'ganeti' && g) {
-    const label = detail.ganeti?.label ?? g.uuid;
+  if (detail.unplugVia === 'ganeti') {
+    // By Ganeti's UUID when the view has Ganeti's device; else by the device id (Ganeti resolves it
+    // when it can be asked: the job screen says why not otherwise).
+    const ref = g?.uuid ?? detail.device?.id ?? '';
+    const label = detail.ganeti?.label ?? ref;
     const disk = kind === 'disk';
     return {
       kind: 'ganeti-job',
       name,
-      action: disk ? { kind: 'disk-remove', instance: name, disk: g.uuid } : { kind: 'nic-remove', instance: name, nic: g.uuid },
+      action: disk ? { kind: 'disk-remove', instance: name, disk: ref } : { kind: 'nic-remove', instance: name, nic: ref },
       title: `Unplug ${label} from ${name}`,
       question: disk
         ? `Ganeti hot-removes ${label} and DELETES ITS DATA: type yes and Enter to send it (Esc keeps it)`

@@ -217,7 +217,7 @@ export function HotplugWizard({ name, active, size, start }: { name: string; act
   // Directly over QMP on an instance Ganeti manages: say what Ganeti will not know, on every step.
   const managed = (view ?? service.cachedView(name))?.ganeti;
   const ganetiWarning =
-    managed?.kind === 'compared'
+    managed && managed.kind !== 'unknown'
       ? `! directly over QMP: Ganeti (cluster ${managed.cluster}) will not know this ${what} — gone at the next restart, not replicated, not migrated`
       : null;
   const mode = wizardMode(state.step);

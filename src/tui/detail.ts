@@ -182,8 +182,30 @@ export function deviceDetail(view: InstanceView, place: MapPlace): DeviceDetail 
     unpluggable: runtime !== null && hvinfo !== null && 'bus' in hvinfo,
     ganeti: ganeti?.ganeti ? ganeti : null,
     ganetiMark,
-    unplugVia: ganeti?.ganeti ? 'ganeti' : 'qmp',
+    unplugVia: unplugViaOf(view, ganeti?.ganeti ? ganeti : null),
   };
+}
+
+/**
+ * Through Ganeti for a device of Ganeti's; over QMP for one Ganeti does not have (the node-local
+ * repair) or on an instance Ganeti does not manage; through Ganeti too when Ganeti could not be asked
+ * (the job screen then says why nothing can be sent: plugboard does not go behind Ganeti's back
+ * because RAPI is down; `--via qmp` on the CLI is the explicit way).
+ */
+function unplugViaOf(view: InstanceView, match: GanetiDeviceMatch | null): 'ganeti' | 'qmp' {
+  switch (view.ganeti?.kind) {
+    case 'compared':
+      return match ? 'ganeti' : 'qmp';
+    case 'error':
+      return 'ganeti';
+    case 'unknown':
+    case undefined:
+      return 'qmp';
+    default: {
+      const never: never = view.ganeti;
+      return never;
+    }
+  }
 }
 
 function emptySlotText(view: InstanceView, slot: number): string {

@@ -16,7 +16,8 @@
  * Reads use a short request timeout (default 5 s): the node's own maps never wait long for Ganeti.
  */
 import { firstLineOf, PlugboardError } from '../errors.js';
-import { RapiNotFoundError } from '../ganeti/errors.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { RapiError, RapiNotFoundError } from '../ganeti/errors.js';
 import type { GanetiNode } from '../ganeti/node.js';
 import { jobTouches, type ActiveJob } from '../ganeti/rapi.js';
 import { ganetiInstanceOf, type GanetiInstance } from '../ganeti/view.js';
@@ -101,8 +102,24 @@ export class GanetiSource {
     this.jobs = undefined;
   }
 
-  /** Ganeti's view of `name`; RapiNotFoundError when Ganeti does not know it. */
-  async instance(name: string, signal?: AbortSignal): Promise<GanetiInstance> {
+  /**
+   * Ganeti's view of `name`; RapiNotFoundError when Ganeti does not know it. `retryMs`: for a change
+   * about to be planned, RAPI that cannot be reached (a daemon restart takes a second or two) is
+   * asked again until then, past the cache.
+   */
+  async instance(name: string, signal?: AbortSignal, options: { retryMs?: number } = {}): Promise<GanetiInstance> {
+    if (options.retryMs !== undefined && options.retryMs > 0) {
+      const deadline = Date.now() + options.retryMs;
+      for (;;) {
+        this.single.delete(name);
+        try {
+          return await this.instance(name, signal);
+        } catch (error) {
+          if (!unreachable(error) || Date.now() >= deadline || signal?.aborted) throw error;
+          await delay(250, undefined, signal ? { signal } : {}).catch(() => undefined);
+        }
+      }
+    }
     const now = Date.now();
     const b = this.bulk;
     if (b?.value && now - b.at < this.ttlMs) {
@@ -186,6 +203,11 @@ export class GanetiSource {
   private failureFor(error: unknown): number {
     return error instanceof RapiNotFoundError ? this.ttlMs : this.failureTtlMs;
   }
+}
+
+/** RAPI not reached, or the connection lost (a daemon restart): a read may be asked again. */
+export function unreachable(error: unknown): boolean {
+  return error instanceof RapiError && (error.failure === 'unreachable' || error.failure === 'connection-lost');
 }
 
 /** One line for a failure to ask Ganeti, as the maps show it. */

@@ -83,10 +83,13 @@ export interface GanetiOutcome {
   timings: { totalMs: number; jobMs: number };
 }
 
+/** How long a change waits for RAPI that cannot be reached for a moment (a daemon restart takes 1–3 s). */
+const READ_RETRY_MS = 5_000;
+
 /** Ganeti's view of the instance and the plan of `action` against it (reads only: one GET). */
 export async function previewGanetiAction(action: GanetiAction, opts: Pick<GanetiActionOptions, 'root' | 'source' | 'signal'>): Promise<GanetiPlan> {
   const name = validateInstanceName(action.instance);
-  const view = await opts.source.instance(name, opts.signal);
+  const view = await opts.source.instance(name, opts.signal, { retryMs: READ_RETRY_MS });
   return planAgainst(action, view, await runtimeOf(opts.root, name), opts.source.nodeName);
 }
 
@@ -99,7 +102,7 @@ export async function runGanetiAction(action: GanetiAction, opts: GanetiActionOp
   const work = async (): Promise<GanetiOutcome> => {
     // Planned under the lock from a fresh view: what is sent is never a stale preview.
     source.forget();
-    const view = await source.instance(name, opts.signal);
+    const view = await source.instance(name, opts.signal, { retryMs: READ_RETRY_MS });
     const plan = planAgainst(action, view, await runtimeOf(opts.root, name), source.nodeName);
     opts.onProgress?.({ phase: 'planned', plan });
     const t0 = Date.now();

@@ -97,7 +97,7 @@ export async function chooseVia(
   }
   let view: GanetiInstance;
   try {
-    view = await source.instance(instance, signal);
+    view = await source.instance(instance, signal, { retryMs: 5_000 });
   } catch (error) {
     if (error instanceof RapiNotFoundError) {
       throw new InputError(`Ganeti (cluster ${cluster}) has no instance ${instance}: plugboard changes only Ganeti's instances through Ganeti; for an instance Ganeti does not manage pass --via qmp`, {

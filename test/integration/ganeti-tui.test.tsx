@@ -85,7 +85,14 @@ describe.skipIf(skip !== undefined)('the view through Ganeti, on the real cluste
 
   function open(first: Parameters<typeof App>[0]['first']): Rendered {
     service = new InstanceService({ root: KVM_ROOT, transcript: new Transcript(), ganeti: source, jobTimeoutMs: 120_000 });
-    ui = renderTui(<App service={service} title="t" first={first} />, SIZE);
+    const r = renderTui(<App service={service} title="t" first={first} />, SIZE);
+    // Frames that wait for RAPI (a preview, a view's Ganeti side) get 20 s: another test file may be
+    // restarting RAPI at that moment (plugboard asks again for up to 5 s).
+    ui = {
+      ...r,
+      waitFor: (expected, timeoutMs = 20_000) => r.waitFor(expected, timeoutMs),
+      press: (keys, expected, timeoutMs = 20_000) => r.press(keys, expected, timeoutMs),
+    };
     return ui;
   }
 

@@ -101,5 +101,7 @@ describe("the map on a Ganeti node", () => {
     });
     expect(viaGaneti).toMatchObject({ kind: 'ganeti-job', action: { kind: 'disk-remove', instance: 'i1', disk: 'u-1' }, confirm: 'yes', title: 'Unplug disk/1 (data1) from i1' });
     expect(unplugScreen('i1', base.place, { ...base, unplugVia: 'qmp', ganeti: null })).toEqual({ kind: 'unplug', name: 'i1', place: base.place, deviceId: 'disk-b', deviceKind: 'disk' });
+    // Ganeti could not be asked: still through Ganeti (by the device id), never behind its back.
+    expect(unplugScreen('i1', base.place, { ...base, unplugVia: 'ganeti', ganeti: null })).toMatchObject({ kind: 'ganeti-job', action: { kind: 'disk-remove', disk: 'disk-b' } });
   });
 });

@@ -15,6 +15,7 @@ import type { GanetiPlan } from '../../actions/plan-ganeti.js';
 import { RapiError } from '../../ganeti/errors.js';
 import type { JobLogEntry, JobResult } from '../../ganeti/job.js';
 import type { RapiClient } from '../../ganeti/rapi.js';
+import { setTimeout as delay } from 'node:timers/promises';
 
 export type GanetiProgressEvent =
   | { phase: 'planned'; plan: GanetiPlan }
@@ -28,6 +29,12 @@ export type GanetiProgressEvent =
 
 export interface GanetiRunOptions {
   signal?: AbortSignal;
+  /**
+   * How long a submission RAPI certainly did not receive (nothing listening, the connection closed
+   * before TLS: a daemon restart) is tried again (default 5000 ms). One that may have reached
+   * Ganeti is never sent twice.
+   */
+  submitRetryMs?: number;
   /** How long to follow the job (default: the client's, 300 s). */
   jobTimeoutMs?: number;
   onProgress?: (event: GanetiProgressEvent) => void;
@@ -37,8 +44,19 @@ export interface GanetiRunOptions {
 export async function runGanetiPlan(client: RapiClient, plan: GanetiPlan, opts: GanetiRunOptions = {}): Promise<JobResult> {
   const { method, path, body } = plan.request;
   let jobId: number;
+  const deadline = Date.now() + (opts.submitRetryMs ?? 5_000);
   try {
-    jobId = await client.submit(method, path, body, { signal: opts.signal });
+    for (;;) {
+      try {
+        jobId = await client.submit(method, path, body, { signal: opts.signal });
+        break;
+      } catch (error) {
+        const unsent = error instanceof RapiError && (error.failure === 'unreachable' || (error.failure === 'connection-lost' && /before TLS/.test(error.message)));
+        if (!unsent || Date.now() >= deadline || opts.signal?.aborted) throw error;
+        opts.onProgress?.({ phase: 'retry', message: `${error.message}; sending the request again (RAPI did not receive it)` });
+        await delay(250, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => undefined);
+      }
+    }
   } catch (error) {
     if (error instanceof RapiError && (error.failure === 'connection-lost' || error.failure === 'timeout') && !/before TLS/.test(error.message)) {
       throw new RapiError(
