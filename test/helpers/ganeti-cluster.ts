@@ -47,7 +47,7 @@ import { probeLive, type LiveState } from '../../src/live/probe.js';
 import { withQmp } from '../../src/qmp/client.js';
 import { loadRuntimeFile } from '../../src/runtime/load.js';
 import type { RuntimeFile } from '../../src/runtime/types.js';
-import { findClusterScript, ganetiSkipReason, withLease, withLeaseLock, type GanetiRun } from '../setup/ganeti-lease.js';
+import { findClusterScript, ganetiSkipReason, withLease, withLeaseLock, withRapiUp, type GanetiRun } from '../setup/ganeti-lease.js';
 import { waitFor } from './wait.js';
 
 export { ganetiSkipReason, findClusterScript };
@@ -96,8 +96,13 @@ export interface GanetiCluster {
   probe(instance: string): Promise<LiveState>;
   runtimeFile(instance: string): Promise<RuntimeFile>;
   waitGuestReady(instance: string, timeoutMs?: number): Promise<void>;
-  /** Stops ganeti-rapi, runs `work`, starts it again (always), waits until it answers. Holds the lease lock meanwhile. */
+  /**
+   * Stops ganeti-rapi, runs `work`, starts it again (always), waits until it answers. Holds the
+   * lease lock meanwhile, and starts only when no test needs RAPI up (`withRapiUp`).
+   */
   withRapiStopped<T>(work: () => Promise<T>): Promise<T>;
+  /** Runs `work` with RAPI kept up (a `withRapiStopped` of another file waits for it). Never nest a `withRapiStopped` inside. */
+  withRapiUp<T>(work: () => Promise<T>): Promise<T>;
   timings: Record<string, number[]>;
 }
 
@@ -298,28 +303,37 @@ export function useGanetiCluster(): GanetiCluster {
       });
     },
     async withRapiStopped(work) {
-      return withLease(async () => {
-        const stop = await exec(['/usr/lib/ganeti/daemon-util', 'stop', 'ganeti-rapi']);
-        if (stop.code !== 0) throw new Error(`daemon-util stop ganeti-rapi: ${stop.stderr}`);
-        const restart = async () => {
-          const t0 = performance.now();
-          const start = await exec(['/usr/lib/ganeti/daemon-util', 'start', 'ganeti-rapi']);
-          if (start.code !== 0) throw new Error(`daemon-util start ganeti-rapi: ${start.stderr}`);
-          await waitFor(rapiAnswers, { timeoutMs: 60_000, intervalMs: 200, what: 'RAPI to answer again after its restart' });
-          record('RAPI daemon start until it answers', performance.now() - t0);
-        };
-        let result: Awaited<ReturnType<typeof work>>;
-        try {
-          result = await work();
-        } catch (err) {
-          // RAPI is started again either way; the test's own failure is the one reported.
-          await restart().catch(() => undefined);
-          throw err;
-        }
-        await restart();
-        return result;
-      }, 300_000);
+      // Under the lease lock, once no test of another file needs RAPI up (withRapiUp).
+      const deadline = Date.now() + 300_000;
+      for (;;) {
+        const ran = await withLease(async (state) => {
+          if ((state.rapiUsers ?? []).length > 0) return { ran: false as const };
+          const stop = await exec(['/usr/lib/ganeti/daemon-util', 'stop', 'ganeti-rapi']);
+          if (stop.code !== 0) throw new Error(`daemon-util stop ganeti-rapi: ${stop.stderr}`);
+          const restart = async () => {
+            const t0 = performance.now();
+            const start = await exec(['/usr/lib/ganeti/daemon-util', 'start', 'ganeti-rapi']);
+            if (start.code !== 0) throw new Error(`daemon-util start ganeti-rapi: ${start.stderr}`);
+            await waitFor(rapiAnswers, { timeoutMs: 60_000, intervalMs: 200, what: 'RAPI to answer again after its restart' });
+            record('RAPI daemon start until it answers', performance.now() - t0);
+          };
+          let result: Awaited<ReturnType<typeof work>>;
+          try {
+            result = await work();
+          } catch (err) {
+            // RAPI is started again either way; the test's own failure is the one reported.
+            await restart().catch(() => undefined);
+            throw err;
+          }
+          await restart();
+          return { ran: true as const, result };
+        }, 300_000);
+        if (ran.ran) return ran.result;
+        if (Date.now() > deadline) throw new Error('withRapiStopped: other tests kept RAPI in use for 300 s');
+        await new Promise((r) => setTimeout(r, 200));
+      }
     },
+    withRapiUp: (work) => withRapiUp(work),
     timings,
   };
 

@@ -30,6 +30,8 @@ const WORK = path.join(os.tmpdir(), `pb-ganeti-cli-${process.pid}`);
 
 describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster', { timeout: 180_000 }, () => {
   const cluster = useGanetiCluster();
+  /** A test that needs RAPI up all along: another file's RAPI restart waits for it (and it for that). */
+  const itUp = (name: string, fn: () => Promise<void>) => it(name, () => cluster.withRapiUp(fn));
 
   const env = (over: Record<string, string | undefined> = {}): NodeJS.ProcessEnv => ({
     PLUGBOARD_RAPI: 'https://127.0.0.1:5080',
@@ -75,7 +77,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
 
   const runtimeBytes = () => readFileSync(path.join(KVM_ROOT, 'conf', `${INST}.runtime`), 'utf8');
 
-  it('hot-adds a disk through Ganeti: the exact request, the job log on stderr, where it landed; then removes it by name; the four views agree after each', async () => {
+  itUp('hot-adds a disk through Ganeti: the exact request, the job log on stderr, where it landed; then removes it by name; the four views agree after each', async () => {
     await cluster.ensureInstance(INST, { running: true });
     await expectAllAgree(cluster, INST, await shown());
     const dry = await cli(['hotplug', 'disk', INST, '--size', '32M', '--name', 'data1', '--dry-run']);
@@ -100,7 +102,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
     expect((await expectAllAgree(cluster, INST, await shown())).disks).toHaveLength(1);
   });
 
-  it('hot-adds a NIC (name, the default link) and removes it by its device id; the four views agree after each', async () => {
+  itUp('hot-adds a NIC (name, the default link) and removes it by its device id; the four views agree after each', async () => {
     await cluster.ensureInstance(INST, { running: true });
     const add = await cli(['hotplug', 'nic', INST, '--name', 'eth1', '--link', 'gntbr0']);
     expect(add.code, add.err).toBe(0);
@@ -115,7 +117,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
     expect((await expectAllAgree(cluster, INST, await shown())).nics).toHaveLength(1);
   });
 
-  it('a disk and a NIC in one job (hotplug devices), both removed in one job (unplug devices)', async () => {
+  itUp('a disk and a NIC in one job (hotplug devices), both removed in one job (unplug devices)', async () => {
     await cluster.ensureInstance(INST, { running: true });
     const add = await cli(['hotplug', 'devices', INST, '--disk', 'size=16M,name=both1', '--nic', 'name=both1n']);
     expect(add.code, add.err).toBe(0);
@@ -134,7 +136,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
     expect([after.disks.length, after.nics.length]).toEqual([1, 1]);
   });
 
-  it("whatif --submit sends the -H change as a job (at the next start; the running QEMU keeps its layout), and back", async () => {
+  itUp("whatif --submit sends the -H change as a job (at the next start; the running QEMU keeps its layout), and back", async () => {
     await cluster.ensureInstance(INST, { running: true });
     const before = runtimeBytes();
     const was = (await gntInstanceInfo(cluster, INST)).hv['kvm_pci_reservations'];
@@ -158,7 +160,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
     expect(value((await gntInstanceInfo(cluster, INST)).hv['kvm_pci_reservations'])).toBe(value(was));
   });
 
-  it('the drift marks both ways, for real, in show, show --live, list and check (which fails on them); --via qmp warns; --path alone is refused on a Ganeti node', async () => {
+  itUp('the drift marks both ways, for real, in show, show --live, list and check (which fails on them); --via qmp warns; --path alone is refused on a Ganeti node', async () => {
     await cluster.ensureInstance(INST, { running: true });
     mkdirSync(WORK, { recursive: true });
     const image = path.join(WORK, 'behind.img');
@@ -207,7 +209,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
     await expectAllAgree(cluster, INST, await shown());
   });
 
-  it('a NIC removal the guest does not acknowledge: exit 1, "the configuration changed, the node did not", the mark and the node-local repair, which works', async () => {
+  itUp('a NIC removal the guest does not acknowledge: exit 1, "the configuration changed, the node did not", the mark and the node-local repair, which works', async () => {
     await cluster.ensureInstance(INST, { running: true });
     const add = await cli(['hotplug', 'nic', INST, '--name', 'noack']);
     expect(add.code, add.err).toBe(0);
@@ -253,7 +255,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
       expect(runtimeBytes()).toBe(before);
     });
 
-    it('a credentials file others can read (exit 2, the chmod), a certificate that does not match (exit 1, nothing sent)', async () => {
+    itUp('a credentials file others can read (exit 2, the chmod), a certificate that does not match (exit 1, nothing sent)', async () => {
       mkdirSync(WORK, { recursive: true });
       const conf = path.join(WORK, 'rapi.conf');
       writeFileSync(conf, `user = ${RAPI_USER}\npassword = ${RAPI_PASSWORD}\n`);
@@ -269,7 +271,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
       expect(runtimeBytes()).toBe(before);
     });
 
-    it('a job that outlives --job-timeout: its id and how to follow it (exit 1); the job really goes on', async () => {
+    itUp('a job that outlives --job-timeout: its id and how to follow it (exit 1); the job really goes on', async () => {
       await cluster.ensureInstance(INST, { running: true });
       // A job holding the node's lock for 8 s makes the hot-add wait behind it.
       const delay = await cluster.exec(['gnt-debug', 'delay', '--submit', '-n', MASTER_NODE, '8']);
@@ -304,7 +306,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
     });
   });
 
-  it('list --cluster: every instance with its primary node and status; those on this node open here', async () => {
+  itUp('list --cluster: every instance with its primary node and status; those on this node open here', async () => {
     const r = await cli(['list', '--cluster']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^cluster cluster\.example\.com · \d+ instances · this node: node1\.example\.com$/m);

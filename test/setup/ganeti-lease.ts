@@ -31,6 +31,11 @@ export interface GanetiRun {
 export interface LeaseState {
   broughtUp: boolean;
   runs: GanetiRun[];
+  /**
+   * Tests that need RAPI up for their whole length (plugboard's own client, which does not wait
+   * out a stopped RAPI for long): `withRapiStopped` waits until there is none. Dead ones are dropped.
+   */
+  rapiUsers?: GanetiRun[];
 }
 
 declare module 'vitest' {
@@ -78,6 +83,9 @@ export async function withLease<T>(fn: (state: LeaseState) => Promise<T>, timeou
     const state = readState();
     const alive = await Promise.all(state.runs.map((r) => isHolderAlive(r)));
     state.runs = state.runs.filter((_, i) => alive[i]);
+    const users = state.rapiUsers ?? [];
+    const usersAlive = await Promise.all(users.map((r) => isHolderAlive(r)));
+    state.rapiUsers = users.filter((_, i) => usersAlive[i]);
     const out = await fn(state);
     writeState(state);
     return out;
@@ -94,6 +102,25 @@ export async function withLeaseLock<T>(fn: () => Promise<T>, timeoutMs: number):
     return await fn();
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * Runs `fn` with RAPI kept up: a test of another file that stops RAPI (`withRapiStopped`) waits
+ * until `fn` is done, and `fn` waits for a stop under way to end. The lease lock is held only to
+ * register and unregister, so requests inside `fn` (which take it to exclude a stop) go on.
+ */
+export async function withRapiUp<T>(fn: () => Promise<T>, timeoutMs = 300_000): Promise<T> {
+  const me = newRun();
+  await withLease(async (state) => {
+    (state.rapiUsers ??= []).push(me);
+  }, timeoutMs);
+  try {
+    return await fn();
+  } finally {
+    await withLease(async (state) => {
+      state.rapiUsers = (state.rapiUsers ?? []).filter((u) => u.token !== me.token);
+    }, timeoutMs);
   }
 }
 
