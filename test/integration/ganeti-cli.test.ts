@@ -241,6 +241,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
       const down = await cluster.withRapiStopped(() => cli(['hotplug', 'disk', INST, '--size', '16M']));
       expect(down.code).toBe(1);
       expect(oneLine(down)).toMatch(/^plugboard: RAPI at https:\/\/127\.0\.0\.1:5080 .* closed the connection .*: is ganeti-rapi running on the master node\?$/);
+      await cluster.withRapiUp(async () => {
       const auth = await cli(['hotplug', 'disk', INST, '--size', '16M'], { PLUGBOARD_RAPI_PASSWORD: 'not-the-password' });
       expect(auth.code).toBe(1);
       expect(oneLine(auth)).toContain('refused user "plug" (401 Unauthorized');
@@ -253,6 +254,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
       expect(oneLine(stopped)).toMatch(/^plugboard: Ganeti job \d+ \(OP_INSTANCE_SET_PARAMS\) failed: OpPrereqError: Hotplug is not possible: .* \[wrong_state\]; Ganeti changed nothing$/);
       expect((await gntInstanceInfo(cluster, STOPPED)).disks).toHaveLength(1);
       expect(runtimeBytes()).toBe(before);
+      });
     });
 
     itUp('a credentials file others can read (exit 2, the chmod), a certificate that does not match (exit 1, nothing sent)', async () => {
@@ -299,9 +301,11 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
       const r = await run;
       expect(r.code, r.err).toBe(0);
       expect(r.out).toMatch(/disk\/1 \(restart\) hot-plugged/);
-      const rm = await cli(['unplug', 'disk', INST, 'restart']);
-      expect(rm.code, rm.err).toBe(0);
-      await expectAllAgree(cluster, INST, await shown());
+      await cluster.withRapiUp(async () => {
+        const rm = await cli(['unplug', 'disk', INST, 'restart']);
+        expect(rm.code, rm.err).toBe(0);
+        await expectAllAgree(cluster, INST, await shown());
+      });
       rmSync(WORK, { recursive: true, force: true });
     });
   });

@@ -154,6 +154,42 @@ describe('a sandbox laid out like a Ganeti node, with a fake RAPI', () => {
   });
 });
 
+describe('words from RAPI reach the terminal escaped', () => {
+  it("a disk name holding terminal control sequences (Ganeti's answer is data) is shown escaped by show, and exact in --json", async () => {
+    const base = mkdtempSync(path.join(os.tmpdir(), 'pb-fake-node-'));
+    const root = path.join(base, 'var', 'run', 'ganeti', 'kvm-hypervisor');
+    const data = path.join(base, 'var', 'lib', 'ganeti');
+    mkdirSync(data, { recursive: true });
+    writeFileSync(path.join(data, 'ssconf_cluster_name'), 'cluster.example.com\n');
+    writeFileSync(path.join(data, 'ssconf_master_node'), 'node1.example.com\n');
+    copyFileSync(path.join(TLS_DIR, 'a-with-key.pem'), path.join(data, 'rapi.pem'));
+    const evil = '\u001b]0;pwned\u0007\u001b[2J';
+    const hostile = { ...clean, 'disk.names': [evil] };
+    const rapi = await startRapiServer({ cert: 'a', handler: () => ({ status: 200, body: hostile }) });
+    try {
+      await createSandboxInstance(root, { name: INST }, '/usr/bin/qemu-system-x86_64');
+      const run = async (args: string[]) => {
+        let out = '';
+        let err = '';
+        const io: CliIo = { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: { PLUGBOARD_RAPI: rapi.url, PLUGBOARD_RAPI_USER: 'plug', PLUGBOARD_RAPI_PASSWORD: 'pw' } };
+        const code = await main(['--root', root, ...args], io);
+        return { code, out, err };
+      };
+      const text = await run(['show', INST]);
+      expect(text.code).toBe(0);
+      expect(text.out).toContain("Ganeti's disk/0 (\\x1b]0;pwned\\x07\\x1b[2J, 64 MiB)");
+      expect(text.out).not.toContain('\u001b');
+      expect(text.err).toMatch(/characters from outside plugboard .* are shown escaped/);
+      const json = await run(['show', INST, '--json']);
+      const marks = (JSON.parse(json.out) as { ganeti: { marks: { ganeti: { name: string } }[] } }).ganeti.marks;
+      expect(marks[0]?.ganeti.name).toBe(evil);
+    } finally {
+      await rapi.close();
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('device references and hypervisor parameters against Ganeti', () => {
   const view = ganetiInstanceOf(rapiFixture<RapiInstance>('instance-ganeti-hotplugged'));
 
