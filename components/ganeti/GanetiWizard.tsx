@@ -18,12 +18,13 @@ import { checkField, CHOICES, fieldsOf, ganetiWizardReducer, initialGanetiWizard
 const FIELD_LABEL: Record<GanetiField, string> = {
   size: 'Size of the new disk (Ganeti creates it; 512M, 10G, a plain number is MiB):',
   'disk-name': 'Name of the disk in Ganeti (empty: none; shows as disk/N (NAME)):',
+  'disk-mode': 'Access mode of the disk: rw or ro (empty: rw):',
   mac: "MAC of the new NIC (empty: Ganeti generates one with the cluster's prefix):",
   link: "Link of the NIC: bridge, routing table or switch (empty: the cluster's default):",
   'nic-name': 'Name of the NIC in Ganeti (empty: none):',
 };
 
-const FIELD_STEP: Record<GanetiField, string> = { size: 'size', 'disk-name': 'disk name', mac: 'MAC', link: 'link', 'nic-name': 'NIC name' };
+const FIELD_STEP: Record<GanetiField, string> = { size: 'size', 'disk-name': 'disk name', 'disk-mode': 'mode', mac: 'MAC', link: 'link', 'nic-name': 'NIC name' };
 
 /** The first step's choices, with where plugboard expects the device (Ganeti places it; it uses the same rule). */
 export function choiceItems(view: InstanceView | null): PickerItem[] {

@@ -1,15 +1,15 @@
 /**
  * The hot-add wizard of an instance Ganeti manages: first the way and the device — a disk, a NIC or
  * both in one Ganeti job, or a disk or NIC directly over QMP (Ganeti will not know it: that choice
- * hands over to the QMP wizard) — then the values Ganeti takes (size and name of the disk; MAC,
- * link and name of the NIC), each checked as it is typed; then the job screen (the exact request,
+ * hands over to the QMP wizard) — then the values Ganeti takes (size, name and access mode of the
+ * disk; MAC, link and name of the NIC), each checked as it is typed; then the job screen (the exact request,
  * confirm, the job). Pure reducer.
  */
-import { checkMac, parseSizeMiB, type GanetiAction } from '../../src/actions/plan-ganeti.js';
+import { checkMac, parseSizeMiB, type DiskAddSpec, type GanetiAction } from '../../src/actions/plan-ganeti.js';
 import { messageOf } from '../../src/errors.js';
 
 export type GanetiChoice = 'ganeti-disk' | 'ganeti-nic' | 'ganeti-both' | 'qmp-disk' | 'qmp-nic';
-export type GanetiField = 'size' | 'disk-name' | 'mac' | 'link' | 'nic-name';
+export type GanetiField = 'size' | 'disk-name' | 'disk-mode' | 'mac' | 'link' | 'nic-name';
 export type GanetiWizardStep = 'pick' | GanetiField;
 
 export const CHOICES: readonly GanetiChoice[] = ['ganeti-disk', 'ganeti-nic', 'ganeti-both', 'qmp-disk', 'qmp-nic'];
@@ -36,17 +36,17 @@ export type GanetiWizardAction =
   | { type: 'opened' };
 
 export function initialGanetiWizardState(instance: string): GanetiWizardState {
-  return { instance, step: 'pick', choice: null, pick: 0, values: { size: '', 'disk-name': '', mac: '', link: '', 'nic-name': '' }, done: null, closed: false };
+  return { instance, step: 'pick', choice: null, pick: 0, values: { size: '', 'disk-name': '', 'disk-mode': '', mac: '', link: '', 'nic-name': '' }, done: null, closed: false };
 }
 
 export function fieldsOf(choice: GanetiChoice | null): GanetiField[] {
   switch (choice) {
     case 'ganeti-disk':
-      return ['size', 'disk-name'];
+      return ['size', 'disk-name', 'disk-mode'];
     case 'ganeti-nic':
       return ['mac', 'link', 'nic-name'];
     case 'ganeti-both':
-      return ['size', 'disk-name', 'mac', 'link', 'nic-name'];
+      return ['size', 'disk-name', 'disk-mode', 'mac', 'link', 'nic-name'];
     case 'qmp-disk':
     case 'qmp-nic':
     case null:
@@ -74,6 +74,10 @@ export function checkField(field: GanetiField, raw: string): { ok: boolean; mess
         if (/^\d+$/.test(v)) return { ok: false, message: `${v} looks like an index; Ganeti needs a name that is not a number` };
         if (v.length > 64 || /\s/.test(v)) return { ok: false, message: 'a name is at most 64 characters, no spaces' };
         return { ok: true, message: `named ${v}` };
+      case 'disk-mode':
+        if (v === '') return { ok: true, message: "Ganeti's default access mode (rw)" };
+        if (v !== 'rw' && v !== 'ro') return { ok: false, message: 'rw (read-write) or ro (read-only)' };
+        return { ok: true, message: v === 'rw' ? 'read-write' : 'read-only' };
       case 'mac':
         if (v === '' || v === 'generate') return { ok: true, message: "Ganeti generates one (the cluster's prefix, unique in the cluster)" };
         return { ok: true, message: `MAC ${checkMac(v)}` };
@@ -97,7 +101,8 @@ export function ganetiActionOf(state: Pick<GanetiWizardState, 'instance' | 'choi
     const t = state.values[f].trim();
     return t === '' ? undefined : t;
   };
-  const disk = { size: v('size') ?? '', name: v('disk-name') };
+  const mode = v('disk-mode');
+  const disk: DiskAddSpec = { size: v('size') ?? '', name: v('disk-name'), ...(mode === 'rw' || mode === 'ro' ? { mode } : {}) };
   const mac = v('mac');
   const nic = { mac: mac === 'generate' ? undefined : mac, link: v('link'), name: v('nic-name') };
   switch (state.choice) {

@@ -137,6 +137,7 @@ describe.skipIf(skip !== undefined)('the view through Ganeti, on the real cluste
     await typeText(r, '32M', '✓ 32 MiB');
     await r.press(KEYS.enter, 'Name of the disk in Ganeti');
     await typeText(r, 'data1', '✓ named data1');
+    await r.press(KEYS.enter, 'Access mode of the disk');
     await r.press(KEYS.enter, `request: PUT /2/instances/${INST}/modify {"disks":[["add",-1,{"size":32,"name":"data1"}]],"hotplug":true}`);
     await r.waitFor('Send it? Ganeti creates the disk');
     await r.press('y', '> y');
@@ -198,6 +199,8 @@ describe.skipIf(skip !== undefined)('the view through Ganeti, on the real cluste
     await typeText(r, '16M', '✓ 16 MiB');
     await r.press(KEYS.enter, 'Name of the disk');
     await typeText(r, 'both1', '✓ named both1');
+    await r.press(KEYS.enter, 'Access mode of the disk');
+    await typeText(r, 'rw', '✓ read-write');
     await r.press(KEYS.enter, 'MAC of the new NIC');
     await r.press(KEYS.enter, 'Link of the NIC');
     await typeText(r, 'gntbr0', '✓ link gntbr0');
@@ -205,7 +208,7 @@ describe.skipIf(skip !== undefined)('the view through Ganeti, on the real cluste
     await typeText(r, 'both1n', '✓ named both1n');
     // The request line wraps: its end is on one line.
     await r.press(KEYS.enter, '{"link":"gntbr0","name":"both1n"}]],"hotplug":true}');
-    expect(r.frame()).toContain(`modify {"disks":[["add",-1,{"size":16,"name":"both1"}]],"nics":[["add",-1,`);
+    expect(r.frame()).toContain(`modify {"disks":[["add",-1,{"size":16,"name":"both1","mode":"rw"}]],"nics":[["add",-1,`);
     await r.press('y', '> y');
     const done = await r.press(KEYS.enter, /✓ Ganeti job \d+ succeeded: disk\/1 \(both1\) hot-plugged at scsi\.0 target 1 .*; nic\.1 /, JOB_MS);
     expect(done.match(/job (\d+) submitted/g)).toHaveLength(1);

@@ -23,8 +23,10 @@ describe('the Ganeti hot-add wizard', () => {
     const s = run([{ type: 'pick' }, type('1.5x'), submit]);
     expect(s.step).toBe('size');
     expect(checkField('size', '1.5x')).toEqual({ ok: false, message: 'size "1.5x" is not a size (e.g. 512M, 10G; plain numbers are MiB)' });
-    const done = run([{ type: 'erase' }, type('G'), submit, type('data1'), submit], s);
-    expect(done.done).toEqual({ kind: 'ganeti', action: { kind: 'disk-add', instance: 'i1', disk: { size: '1.5G', name: 'data1' } } });
+    const done = run([{ type: 'erase' }, type('G'), submit, type('data1'), submit, type('rx'), submit], s);
+    expect([done.step, done.done]).toEqual(['disk-mode', null]);
+    const ro = run([{ type: 'erase' }, type('o'), submit], done);
+    expect(ro.done).toEqual({ kind: 'ganeti', action: { kind: 'disk-add', instance: 'i1', disk: { size: '1.5G', name: 'data1', mode: 'ro' } } });
   });
 
   it('a NIC: an empty MAC and link let Ganeti choose; a name that looks like an index is refused', () => {
@@ -36,14 +38,14 @@ describe('the Ganeti hot-add wizard', () => {
   });
 
   it('both in one job; directly over QMP hands over to the QMP wizard; Esc walks back, then closes', () => {
-    const both = run([{ type: 'pick-move', delta: 2 }, { type: 'pick' }, type('16'), submit, submit, type('aa:00:00:00:00:01'), submit, type('br0'), submit, submit]);
+    const both = run([{ type: 'pick-move', delta: 2 }, { type: 'pick' }, type('16'), submit, submit, submit, type('aa:00:00:00:00:01'), submit, type('br0'), submit, submit]);
     expect(both.done).toEqual({
       kind: 'ganeti',
       action: { kind: 'devices', instance: 'i1', disks: [{ op: 'add', disk: { size: '16', name: undefined } }], nics: [{ op: 'add', nic: { mac: 'aa:00:00:00:00:01', link: 'br0', name: undefined } }] },
     });
     expect(run([{ type: 'pick-move', delta: 3 }, { type: 'pick' }]).done).toEqual({ kind: 'qmp', start: 'disk' });
     expect(run([{ type: 'pick-move', delta: -1 }, { type: 'pick' }]).done).toEqual({ kind: 'qmp', start: 'nic' });
-    const back = run([{ type: 'pick' }, type('8'), submit, { type: 'back' }, { type: 'back' }]);
+    const back = run([{ type: 'pick' }, type('8'), submit, submit, { type: 'back' }, { type: 'back' }, { type: 'back' }]);
     expect([back.step, back.closed]).toEqual(['pick', false]);
     expect(run([{ type: 'back' }], back).closed).toBe(true);
   });
