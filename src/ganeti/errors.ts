@@ -108,7 +108,7 @@ export class JobTimeoutError extends PlugboardError {
     options?: { cause?: unknown },
   ) {
     super(
-      `job ${jobId} is still ${lastStatus ?? 'pending'} after ${formatSeconds(timeoutMs)}: plugboard stopped waiting, Ganeti did not; ` +
+      `job ${jobId} ${lastStatus === undefined ? 'has not finished' : `is still ${lastStatus}`} after ${formatSeconds(timeoutMs)}: plugboard stopped waiting, Ganeti did not; ` +
         `follow it with 'gnt-job watch ${jobId}' (or 'gnt-job info ${jobId}') on the master node`,
       options,
     );

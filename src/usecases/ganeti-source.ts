@@ -105,15 +105,18 @@ export class GanetiSource {
   /**
    * Ganeti's view of `name`; RapiNotFoundError when Ganeti does not know it. `retryMs`: for a change
    * about to be planned, RAPI that cannot be reached (a daemon restart takes a second or two) is
-   * asked again until then, past the cache.
+   * asked again until then, past the cache. `timeoutMs`: this read's own timeout, for a read that
+   * matters more than a quick answer (planning a change, the node after a job: a busy master may
+   * take longer than a refresh of the view waits).
    */
-  async instance(name: string, signal?: AbortSignal, options: { retryMs?: number } = {}): Promise<GanetiInstance> {
+  async instance(name: string, signal?: AbortSignal, options: { retryMs?: number; timeoutMs?: number } = {}): Promise<GanetiInstance> {
     if (options.retryMs !== undefined && options.retryMs > 0) {
       const deadline = Date.now() + options.retryMs;
+      const once = options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {};
       for (;;) {
         this.single.delete(name);
         try {
-          return await this.instance(name, signal);
+          return await this.instance(name, signal, once);
         } catch (error) {
           if (!unreachable(error) || Date.now() >= deadline || signal?.aborted) throw error;
           await delay(250, undefined, signal ? { signal } : {}).catch(() => undefined);
@@ -132,7 +135,7 @@ export class GanetiSource {
       return c.value as GanetiInstance;
     }
     try {
-      const view = ganetiInstanceOf(await this.node.client().instance(name, { signal, timeoutMs: this.requestTimeoutMs }));
+      const view = ganetiInstanceOf(await this.node.client().instance(name, { signal, timeoutMs: options.timeoutMs ?? this.requestTimeoutMs }));
       this.single.set(name, { at: Date.now(), value: view });
       return view;
     } catch (error) {

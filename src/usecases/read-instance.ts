@@ -133,6 +133,8 @@ export interface ReadInstanceOptions {
   signal?: AbortSignal;
   /** On a Ganeti node: Ganeti's view and jobs (see the module comment). */
   ganeti?: GanetiSource;
+  /** How Ganeti's view is asked (GanetiSource.instance): a reading that matters waits longer. */
+  ganetiRead?: { retryMs?: number; timeoutMs?: number };
 }
 
 /** Reads instance `name` under `root`: the runtime file, QEMU, the pending unplugs, and what follows (see the module comment). */
@@ -142,7 +144,7 @@ export async function readInstance(root: string, name: string, opts: ReadInstanc
   const kept = typeof look === 'object' && 'kept' in look;
   const source = opts.ganeti;
   // Ganeti's view is asked while QEMU is; its jobs under way before QEMU is.
-  const ganetiView = source ? settle(source.instance(name, opts.signal)) : undefined;
+  const ganetiView = source ? settle(source.instance(name, opts.signal, opts.ganetiRead)) : undefined;
   const jobs = source && !kept ? await source.jobsOn(name, opts.signal).catch(() => [] as ActiveJob[]) : [];
   let qemu: { live: LiveState | null; liveStatus: LiveStatus };
   let pending: readonly PendingUnplug[];

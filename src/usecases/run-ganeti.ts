@@ -27,6 +27,7 @@ import { planGanetiRequest, type DeviceRef, type DiskChange, type GanetiAction, 
 import { firstLineOf, InputError } from '../errors.js';
 import type { GanetiMark } from '../ganeti/compare.js';
 import type { JobResult } from '../ganeti/job.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../ganeti/rapi.js';
 import { ganetiLabel, isRunning, type GanetiDisk, type GanetiInstance, type GanetiNic } from '../ganeti/view.js';
 import { deviceId } from '../runtime/ids.js';
 import { withInstanceLock } from '../runtime/lock.js';
@@ -83,13 +84,17 @@ export interface GanetiOutcome {
   timings: { totalMs: number; jobMs: number };
 }
 
-/** How long a change waits for RAPI that cannot be reached for a moment (a daemon restart takes 1–3 s). */
-const READ_RETRY_MS = 5_000;
+/**
+ * The reads a change depends on (its plan, the node after the job): RAPI that cannot be reached for
+ * a moment (a daemon restart takes 1–3 s) is asked again for 5 s, and each answer may take as long as
+ * any RAPI request (a busy master), not the view's short refresh timeout.
+ */
+export const CHANGE_READ: { retryMs: number; timeoutMs: number } = { retryMs: 5_000, timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS };
 
 /** Ganeti's view of the instance and the plan of `action` against it (reads only: one GET). */
 export async function previewGanetiAction(action: GanetiAction, opts: Pick<GanetiActionOptions, 'root' | 'source' | 'signal'>): Promise<GanetiPlan> {
   const name = validateInstanceName(action.instance);
-  const view = await opts.source.instance(name, opts.signal, { retryMs: READ_RETRY_MS });
+  const view = await opts.source.instance(name, opts.signal, CHANGE_READ);
   return planAgainst(action, view, await runtimeOf(opts.root, name), opts.source.nodeName);
 }
 
@@ -102,7 +107,7 @@ export async function runGanetiAction(action: GanetiAction, opts: GanetiActionOp
   const work = async (): Promise<GanetiOutcome> => {
     // Planned under the lock from a fresh view: what is sent is never a stale preview.
     source.forget();
-    const view = await source.instance(name, opts.signal, { retryMs: READ_RETRY_MS });
+    const view = await source.instance(name, opts.signal, CHANGE_READ);
     const plan = planAgainst(action, view, await runtimeOf(opts.root, name), source.nodeName);
     opts.onProgress?.({ phase: 'planned', plan });
     const t0 = Date.now();
@@ -119,7 +124,7 @@ export async function runGanetiAction(action: GanetiAction, opts: GanetiActionOp
     let readError: string | null = null;
     if (existsSync(runtimeFilePath(opts.root, name))) {
       try {
-        reading = await readInstance(opts.root, name, { ganeti: source, qemuTrouble: 'report', ...(opts.signal ? { signal: opts.signal } : {}) });
+        reading = await readInstance(opts.root, name, { ganeti: source, ganetiRead: CHANGE_READ, qemuTrouble: 'report', ...(opts.signal ? { signal: opts.signal } : {}) });
       } catch (error) {
         readError = firstLineOf(error);
       }

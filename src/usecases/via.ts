@@ -15,7 +15,7 @@ import { InputError } from '../errors.js';
 import { RapiNotFoundError } from '../ganeti/errors.js';
 import type { GanetiInstance } from '../ganeti/view.js';
 import type { GanetiSource } from './ganeti-source.js';
-import { refOf } from './run-ganeti.js';
+import { CHANGE_READ, refOf } from './run-ganeti.js';
 
 export type Via = 'ganeti' | 'qmp';
 
@@ -97,7 +97,7 @@ export async function chooseVia(
   }
   let view: GanetiInstance;
   try {
-    view = await source.instance(instance, signal, { retryMs: 5_000 });
+    view = await source.instance(instance, signal, CHANGE_READ);
   } catch (error) {
     if (error instanceof RapiNotFoundError) {
       throw new InputError(`Ganeti (cluster ${cluster}) has no instance ${instance}: plugboard changes only Ganeti's instances through Ganeti; for an instance Ganeti does not manage pass --via qmp`, {

@@ -98,9 +98,13 @@ export interface GanetiCluster {
   waitGuestReady(instance: string, timeoutMs?: number): Promise<void>;
   /**
    * Stops ganeti-rapi, runs `work`, starts it again (always), waits until it answers. Holds the
-   * lease lock meanwhile, and starts only when no test needs RAPI up (`withRapiUp`).
+   * lease lock meanwhile, and starts only when no test needs RAPI up (`withRapiUp`). `before` runs
+   * once that moment has come, RAPI still up, just before it is stopped: start there what the stop
+   * must fall in the middle of (a job), so that waiting for other files cannot let it end first.
+   * `before` runs under the lease lock: no change through `cluster.client()` in it (exec and a CLI
+   * child are fine).
    */
-  withRapiStopped<T>(work: () => Promise<T>): Promise<T>;
+  withRapiStopped<T>(work: () => Promise<T>, options?: { before?: () => Promise<void> }): Promise<T>;
   /** Runs `work` with RAPI kept up (a `withRapiStopped` of another file waits for it). Never nest a `withRapiStopped` inside. */
   withRapiUp<T>(work: () => Promise<T>): Promise<T>;
   timings: Record<string, number[]>;
@@ -302,12 +306,13 @@ export function useGanetiCluster(): GanetiCluster {
         });
       });
     },
-    async withRapiStopped(work) {
+    async withRapiStopped(work, options = {}) {
       // Under the lease lock, once no test of another file needs RAPI up (withRapiUp).
       const deadline = Date.now() + 300_000;
       for (;;) {
         const ran = await withLease(async (state) => {
           if ((state.rapiUsers ?? []).length > 0) return { ran: false as const };
+          await options.before?.();
           const stop = await exec(['/usr/lib/ganeti/daemon-util', 'stop', 'ganeti-rapi']);
           if (stop.code !== 0) throw new Error(`daemon-util stop ganeti-rapi: ${stop.stderr}`);
           const restart = async () => {

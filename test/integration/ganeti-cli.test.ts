@@ -21,6 +21,9 @@ import { KVM_ROOT, MASTER_NODE, RAPI_PASSWORD, RAPI_USER, ganetiSkipReason, useG
 import { expectAllAgree, gntInstanceInfo, type ShownGaneti } from '../helpers/ganeti-agree.js';
 import { waitFor } from '../helpers/wait.js';
 
+/** A test that stops RAPI may first wait up to 300 s for other files' tests that need it up. */
+const RAPI_STOP_MS = 360_000;
+
 const skip = ganetiSkipReason();
 if (skip) process.stderr.write(`ganeti-cli.test.ts: ${skip}\n`);
 
@@ -255,7 +258,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
       expect((await gntInstanceInfo(cluster, STOPPED)).disks).toHaveLength(1);
       expect(runtimeBytes()).toBe(before);
       });
-    });
+    }, RAPI_STOP_MS);
 
     itUp('a credentials file others can read (exit 2, the chmod), a certificate that does not match (exit 1, nothing sent)', async () => {
       mkdirSync(WORK, { recursive: true });
@@ -293,11 +296,15 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
       await cluster.ensureInstance(INST, { running: true });
       let submitted!: () => void;
       const isSubmitted = new Promise<void>((resolve) => (submitted = resolve));
-      const run = cli(['hotplug', 'disk', INST, '--size', '16M', '--name', 'restart'], {}, (err) => {
-        if (/job \d+ submitted/.test(err)) submitted();
-      });
-      await isSubmitted;
-      await cluster.withRapiStopped(async () => undefined);
+      let run!: ReturnType<typeof cli>;
+      // The CLI starts once RAPI may be stopped (other files' tests may keep it up a while).
+      const before = async () => {
+        run = cli(['hotplug', 'disk', INST, '--size', '16M', '--name', 'restart'], {}, (err) => {
+          if (/job \d+ submitted/.test(err)) submitted();
+        });
+        await isSubmitted;
+      };
+      await cluster.withRapiStopped(async () => undefined, { before });
       const r = await run;
       expect(r.code, r.err).toBe(0);
       expect(r.out).toMatch(/disk\/1 \(restart\) hot-plugged/);
@@ -307,7 +314,7 @@ describe.skipIf(skip !== undefined)('the CLI through Ganeti, on the real cluster
         await expectAllAgree(cluster, INST, await shown());
       });
       rmSync(WORK, { recursive: true, force: true });
-    });
+    }, RAPI_STOP_MS);
   });
 
   itUp('list --cluster: every instance with its primary node and status; those on this node open here', async () => {

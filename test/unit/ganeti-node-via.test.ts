@@ -13,12 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { ExitCode, InputError } from '../../src/errors.js';
+import { RapiError } from '../../src/ganeti/errors.js';
 import { findGanetiNode, ganetiDataDirOf, type GanetiNode } from '../../src/ganeti/node.js';
 import { ganetiInstanceOf } from '../../src/ganeti/view.js';
 import { createRoot, createSandboxInstance } from '../../src/demo/sandbox.js';
 import { hvparamsOf } from '../../src/tui/whatif.js';
 import { GanetiSource } from '../../src/usecases/ganeti-source.js';
-import { refOf } from '../../src/usecases/run-ganeti.js';
+import { CHANGE_READ, refOf } from '../../src/usecases/run-ganeti.js';
 import { chooseVia } from '../../src/usecases/via.js';
 import type { RapiInstance } from '../../src/ganeti/schemas.js';
 import { rapiFixture, startRapiServer, TLS_DIR, type FakeRapi } from '../helpers/rapi-server.js';
@@ -55,6 +56,8 @@ describe('a sandbox laid out like a Ganeti node, with a fake RAPI', () => {
   let rapi: FakeRapi;
   let node: GanetiNode;
   let jobs: unknown[] = [];
+  /** How long the fake RAPI takes to answer GET /2/instances/NAME (a busy master). */
+  let slowMs = 0;
 
   beforeAll(async () => {
     base = mkdtempSync(path.join(os.tmpdir(), 'pb-fake-node-'));
@@ -69,7 +72,7 @@ describe('a sandbox laid out like a Ganeti node, with a fake RAPI', () => {
     rapi = await startRapiServer({
       cert: 'a',
       handler: (req) => {
-        if (req.method === 'GET' && req.path === `/2/instances/${INST}`) return { status: 200, body: clean };
+        if (req.method === 'GET' && req.path === `/2/instances/${INST}`) return { status: 200, body: clean, ...(slowMs > 0 ? { delayMs: slowMs } : {}) };
         if (req.method === 'GET' && req.path === '/2/instances?bulk=1') return { status: 200, body: [clean] };
         if (req.method === 'PUT' && req.path === '/2/query/job') return { status: 200, body: { data: jobs, fields: [] } };
         return { status: 404, body: { code: 404, message: 'Not Found', explain: 'Nothing matches the given URI' } };
@@ -140,6 +143,22 @@ describe('a sandbox laid out like a Ganeti node, with a fake RAPI', () => {
     const query = rapi.requests.filter((r) => r.path === '/2/query/job').at(-1);
     expect(query?.body).toEqual({ fields: ['id', 'status', 'summary'], qfilter: ['|', ['=', 'status', 'queued'], ['=', 'status', 'waiting'], ['=', 'status', 'running'], ['=', 'status', 'canceling']] });
     jobs = [];
+  });
+
+  it("a busy master: the view's refresh gives up after its short timeout; a change's reads wait as long as any RAPI request", async () => {
+    slowMs = 400;
+    try {
+      const source = new GanetiSource(node, { requestTimeoutMs: 100, failureTtlMs: 0 });
+      const refresh = await source.instance(INST).catch((e: unknown) => e);
+      expect(refresh).toBeInstanceOf(RapiError);
+      expect((refresh as RapiError).failure).toBe('timeout');
+      expect((await source.instance(INST, undefined, { timeoutMs: 5_000 })).name).toBe(INST);
+      // Choosing the way of a change reads with CHANGE_READ: it waits for the slow answer.
+      expect(CHANGE_READ.timeoutMs).toBeGreaterThan(slowMs);
+      expect((await chooseVia(INST, undefined, source, 'add-disk')).via).toBe('ganeti');
+    } finally {
+      slowMs = 0;
+    }
   });
 
   it('the CLI on this sandbox node: list has the GANETI column with the marks', async () => {

@@ -293,6 +293,8 @@ describe('following a job', () => {
     const err = await caught(c.waitForJob(78, { timeoutMs: 300 }));
     expect(err).toBeInstanceOf(JobTimeoutError);
     expect((err as JobTimeoutError).jobId).toBe(78);
+    // No status was ever read: it does not claim one.
+    expect(err.message).toMatch(/^job 78 has not finished after 0\.3 s: plugboard stopped waiting, Ganeti did not; follow it with 'gnt-job watch 78'/);
   });
 
   it('an AbortSignal stops following; the job goes on in Ganeti', async () => {
