@@ -25,6 +25,7 @@ import { runAction } from '../../src/usecases/run-action.js';
 import { KVM_ROOT, MASTER_NODE, RAPI_PASSWORD, RAPI_USER, ganetiSkipReason, useGanetiCluster } from '../helpers/ganeti-cluster.js';
 import { expectAllAgree, gntInstanceInfo, type ShownGaneti } from '../helpers/ganeti-agree.js';
 import { KEYS, renderTui, type Rendered } from '../unit/tui-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skip = ganetiSkipReason();
 if (skip) process.stderr.write(`ganeti-tui.test.tsx: ${skip}\n`);
@@ -115,15 +116,7 @@ describe.skipIf(skip !== undefined)('the view through Ganeti, on the real cluste
 
   /** After an unplug the guest acknowledges a moment later: the views agree within a deadline. */
   async function waitForAgreement(): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        return await agree();
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await new Promise((res) => setTimeout(res, 250));
-      }
-    }
+    await waitFor(async () => (await agree(), true), { timeoutMs: 30_000, intervalMs: 250, what: 'the views to agree after the unplug' });
   }
 
   itUp("the map carries Ganeti's names; a disk hot-added through the Ganeti wizard lands where the view said, with no false drift; u unplugs it through Ganeti", async () => {
@@ -342,8 +335,7 @@ describe.skipIf(skip !== undefined)('the view through Ganeti, on the real cluste
       }
     })();
     try {
-      await new Promise((res) => setTimeout(res, 300));
-      expect(connects()).toBeGreaterThan(0);
+      await waitFor(() => connects() > 0, { timeoutMs: 30_000, what: 'the refresh to connect to the QMP socket while no job runs' });
       // Someone else's job (the master's CLI, another tool): seen in Ganeti's queue, the socket is left alone.
       const from = seen.length;
       const id = await cluster.client().modify(INST, { disks: [['add', -1, { size: 16, name: 'refresh1' }]], hotplug: true });
