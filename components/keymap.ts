@@ -66,6 +66,9 @@ const scrollBindings = (when?: readonly string[], rank = 3) =>
     { command: 'bottom', keys: ['End', 'G'], description: 'go to the last line', ...(when ? { when } : {}) },
   ] as const;
 
+/** The commands of the scroll bindings (the same on every screen that scrolls). */
+export type ScrollCommand = ReturnType<typeof scrollBindings>[number]['command'];
+
 /**
  * The table. The first entry holds the keys every screen has (off while a text field has the
  * keys); then one entry per screen.

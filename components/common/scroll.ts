@@ -1,4 +1,6 @@
 /** A scroll position over a list of lines: the reducer shared by the read-only screens. */
+import type { ScrollCommand } from '../keymap.js';
+
 export interface ScrollState {
   top: number;
 }
@@ -23,3 +25,28 @@ export function scrollReducer(state: ScrollState, action: ScrollAction): ScrollS
 }
 
 export const initialScroll: ScrollState = { top: 0 };
+
+/**
+ * How far a scroll command moves, for the screens whose reducers scroll by a delta clamped to
+ * `max` (the lines that can be scrolled); `page` is a page. `top` and `bottom` move by the whole.
+ */
+export function scrollDelta(command: ScrollCommand, max: number, page: number): number {
+  switch (command) {
+    case 'scroll-up':
+      return -1;
+    case 'scroll-down':
+      return 1;
+    case 'page-up':
+      return -page;
+    case 'page-down':
+      return page;
+    case 'top':
+      return -max;
+    case 'bottom':
+      return max;
+    default: {
+      const never: never = command;
+      return never;
+    }
+  }
+}

@@ -2,7 +2,7 @@
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
 import type { Key } from 'ink';
 import { useKeys } from './useKeys.js';
-import { commandFor, type CommandOf } from '../keymap.js';
+import { commandFor, type CommandOf, type ScrollCommand } from '../keymap.js';
 import type { ScrollAction } from './scroll.js';
 
 type ScrollScreen = 'detail' | 'help';
@@ -17,8 +17,6 @@ export interface ScrollInputProps<S extends ScrollScreen> {
   /** The screen's other commands (`unplug` on the detail). */
   onCommand?: (command: Exclude<CommandOf<S>, ScrollCommand | 'back'>) => void;
 }
-
-type ScrollCommand = 'scroll-up' | 'scroll-down' | 'page-up' | 'page-down' | 'top' | 'bottom';
 
 /** The scroll action of a scroll command. */
 export function scrollAction(command: ScrollCommand, max: number, page: number): ScrollAction {

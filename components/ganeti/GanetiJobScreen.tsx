@@ -13,6 +13,7 @@ import { Cursor } from '../common/Cursor.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
 import { Text } from '../common/Text.js';
 import { TooSmall } from '../common/TooSmall.js';
+import { useConfirmRunInput } from '../common/useConfirmRunInput.js';
 import { useNav, useService } from '../context.js';
 import { useGlobalKeys } from '../hooks.js';
 import { keyLine } from '../keymap.js';
@@ -21,7 +22,6 @@ import { truncate, wrapLines } from '../text.js';
 import { initialJobState, jobReducer } from './job-state.js';
 import { jobPlanLines, jobProgressLines, jobResultText } from './job-text.js';
 import { useGanetiJob } from './useGanetiJob.js';
-import { useJobInput } from './useJobInput.js';
 
 export interface GanetiJobScreenProps {
   /** The instance (the screen stack's; the action names it too). */
@@ -69,7 +69,7 @@ export function GanetiJobScreen({ action, title, question, confirm, active, size
   const scrollMax = maxTop(lines.length, listHeight);
   // While the job runs its newest lines are shown.
   const top = state.step === 'running' ? scrollMax : state.scroll;
-  useJobInput({ active, state, dispatch, scrollMax, page: Math.max(1, listHeight - 1) });
+  useConfirmRunInput({ screen: 'ganeti-job', active, step: state.step, dispatch, submit: () => ({ type: 'submit' }), scrollMax, page: Math.max(1, listHeight - 1) });
   useGlobalKeys(active && state.step !== 'running', state.step === 'confirm');
 
   if (!layout.fits) return <TooSmall need={layout.need} size={size} />;

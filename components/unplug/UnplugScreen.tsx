@@ -9,13 +9,13 @@ import { Cursor } from '../common/Cursor.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
 import { Text } from '../common/Text.js';
 import { TooSmall } from '../common/TooSmall.js';
+import { useConfirmRunInput } from '../common/useConfirmRunInput.js';
 import { useNav, useService } from '../context.js';
 import { useGlobalKeys, useNotes, useTranscript } from '../hooks.js';
 import { keyLine } from '../keymap.js';
 import { stepScreenLayout, UNPLUG_MIN_BODY, type Size } from '../layout.js';
 import { truncate, wrapLines } from '../text.js';
 import { initialUnplugState, unplugReducer } from './state.js';
-import { useUnplugInput } from './useUnplugInput.js';
 
 export interface UnplugScreenProps {
   name: string;
@@ -82,7 +82,15 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
   const bottom = state.step === 'confirm' ? questionLines.length + 2 : 1;
   const listHeight = Math.max(1, bodyHeight - bottom);
   const scrollMax = maxTop(lines.length, listHeight);
-  useUnplugInput({ active, state, dispatch, transcriptSeq: () => service.transcript?.entries().at(-1)?.seq ?? 0, scrollMax, page: Math.max(1, listHeight - 1) });
+  useConfirmRunInput({
+    screen: 'unplug',
+    active,
+    step: state.step,
+    dispatch,
+    submit: () => ({ type: 'submit', transcriptFrom: service.transcript?.entries().at(-1)?.seq ?? 0 }),
+    scrollMax,
+    page: Math.max(1, listHeight - 1),
+  });
   useGlobalKeys(active && state.step !== 'running', state.step === 'confirm');
 
   if (!layout.fits) return <TooSmall need={layout.need} size={size} />;

@@ -4,6 +4,7 @@
  */
 import { type Dispatch, useCallback, useLayoutEffect, useRef } from 'react';
 import type { Key } from 'ink';
+import { scrollDelta } from '../common/scroll.js';
 import { useKeys } from '../common/useKeys.js';
 import { commandFor } from '../keymap.js';
 import { isTypedText } from '../text.js';
@@ -31,7 +32,6 @@ export function useWizardInput(props: WizardInputProps): void {
   });
   const handler = useCallback((input: string, key: Key) => {
     const { state, dispatch, pickValues, scrollMax, page } = ref.current;
-    const scroll = (delta: number) => dispatch({ type: 'scroll', delta, max: scrollMax });
     const typing = fieldOf(state.step) !== null;
     const command = commandFor('wizard', input, key, { when: wizardMode(state.step), typing });
     switch (command) {
@@ -60,17 +60,12 @@ export function useWizardInput(props: WizardInputProps): void {
       case 'close':
         return dispatch({ type: 'close' });
       case 'scroll-up':
-        return scroll(-1);
       case 'scroll-down':
-        return scroll(1);
       case 'page-up':
-        return scroll(-page);
       case 'page-down':
-        return scroll(page);
       case 'top':
-        return scroll(-scrollMax);
       case 'bottom':
-        return scroll(scrollMax);
+        return dispatch({ type: 'scroll', delta: scrollDelta(command, scrollMax, page), max: scrollMax });
       case undefined:
         if (typing && !key.ctrl && !key.meta && !key.tab && isTypedText(input)) dispatch({ type: 'type-text', text: input });
         return;
