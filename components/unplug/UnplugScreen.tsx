@@ -1,20 +1,16 @@
 /** Unplug the disk or NIC selected on the map: plan, explicit confirmation, progress, result. */
 import React, { useEffect, useMemo, useReducer } from 'react';
-import { Box } from 'ink';
 import type { Action } from '../../src/actions/types.js';
 import { placeText, type MapPlace } from '../../src/tui/detail.js';
 import { planLines, progressLines, resultText, transcriptLines } from '../common/run-text.js';
 import { usePlanAndRun } from '../common/usePlanAndRun.js';
-import { Cursor } from '../common/Cursor.js';
-import { maxTop, ScrollText } from '../common/ScrollText.js';
-import { Text } from '../common/Text.js';
+import { ConfirmRunView, confirmRunBody } from '../common/ConfirmRunView.js';
 import { TooSmall } from '../common/TooSmall.js';
 import { useConfirmRunInput } from '../common/useConfirmRunInput.js';
 import { useNav, useService } from '../context.js';
 import { useGlobalKeys, useNotes, useTranscript } from '../hooks.js';
-import { keyLine } from '../keymap.js';
 import { stepScreenLayout, UNPLUG_MIN_BODY, type Size } from '../layout.js';
-import { truncate, wrapLines } from '../text.js';
+import { wrapLines } from '../text.js';
 import { initialUnplugState, unplugReducer } from './state.js';
 
 export interface UnplugScreenProps {
@@ -75,60 +71,35 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
     }
     return wrapLines(out, w);
   }, [state.step, state.plan, state.previewError, state.progress, state.result, state.transcriptFrom, entries, pci, notes, w, repair]);
-  // The question of the confirm step, wrapped to at most two lines.
+  // The question of the confirm step (confirmRunBody wraps it to at most two lines).
   const question =
     deviceKind === 'disk' ? `Type yes and Enter to unplug disk ${deviceId} from ${name} (Esc keeps it):` : `Unplug NIC ${deviceId} from ${name}? y and Enter (Esc keeps it):`;
-  const questionLines = state.step === 'confirm' ? wrapLines([question], w, 2).slice(0, bodyHeight >= UNPLUG_MIN_BODY + 1 ? 2 : 1) : [];
-  const bottom = state.step === 'confirm' ? questionLines.length + 2 : 1;
-  const listHeight = Math.max(1, bodyHeight - bottom);
-  const scrollMax = maxTop(lines.length, listHeight);
+  const body = confirmRunBody(state.step, question, w, bodyHeight, lines.length);
   useConfirmRunInput({
     screen: 'unplug',
     active,
     step: state.step,
     dispatch,
     submit: () => ({ type: 'submit', transcriptFrom: service.transcript?.entries().at(-1)?.seq ?? 0 }),
-    scrollMax,
-    page: Math.max(1, listHeight - 1),
+    scrollMax: body.scrollMax,
+    page: body.page,
   });
   useGlobalKeys(active && state.step !== 'running', state.step === 'confirm');
 
   if (!layout.fits) return <TooSmall need={layout.need} size={size} />;
-  const r = state.result ? resultText(state.result) : null;
-  const keys = state.step === 'running' ? 'wait: the unplug is running' : keyLine('unplug', w, state.step, { typing: state.step === 'confirm' });
   return (
-    <Box flexDirection="column" width={w}>
-      <Text bold>{truncate(`Unplug ${deviceKind === 'nic' ? 'NIC' : 'disk'} ${deviceId} from ${name} (${placeText(place)})`, w)}</Text>
-      {r ? (
-        <Text bold color={r.color}>
-          {truncate(r.headline, w)}
-        </Text>
-      ) : (
-        <Text dimColor>{state.step === 'running' ? 'unplugging…' : 'nothing has been sent yet'}</Text>
-      )}
-      {layout.gap > 0 ? <Text> </Text> : null}
-      <Box flexDirection="column" height={bodyHeight}>
-        <ScrollText lines={lines} top={state.scroll} height={listHeight} width={w} color={state.previewError ? 'red' : undefined} />
-        {state.step === 'confirm' ? (
-          <Box flexDirection="column">
-            {questionLines.map((l, i) => (
-              <Text key={i} bold color="yellow">
-                {truncate(l, w)}
-              </Text>
-            ))}
-            <Text>
-              <Text color="cyan">{'> '}</Text>
-              {truncate(state.typed, Math.max(1, w - 3))}
-              <Cursor />
-            </Text>
-            <Text color={state.hint ? 'red' : undefined} dimColor={!state.hint}>
-              {truncate(state.hint ?? keyLine('unplug', w, 'confirm', { typing: true }), w)}
-            </Text>
-          </Box>
-        ) : (
-          <Text dimColor>{truncate(keys, w)}</Text>
-        )}
-      </Box>
-    </Box>
+    <ConfirmRunView
+      screen="unplug"
+      width={w}
+      title={`Unplug ${deviceKind === 'nic' ? 'NIC' : 'disk'} ${deviceId} from ${name} (${placeText(place)})`}
+      state={state}
+      result={state.result ? resultText(state.result) : null}
+      running={{ status: 'unplugging…', keys: 'wait: the unplug is running' }}
+      gap={layout.gap > 0}
+      bodyHeight={bodyHeight}
+      body={body}
+      lines={lines}
+      top={state.scroll}
+    />
   );
 }
