@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from './commander.js';
-import type { DiskAddSpec, NicAddSpec } from '../actions/plan-ganeti.js';
+import type { DiskAddSpec, DiskChange, NicAddSpec, NicChange } from '../actions/plan-ganeti.js';
 import { InputError } from '../errors.js';
 import type { ChangeOptions, ChangeRequest } from './ganeti-run.js';
 import { rapiOptions, viaOf, viaOptions, type RapiFlags } from './ganeti-options.js';
@@ -37,6 +37,48 @@ export function registerLiveCommands(program: Command, io: CliIo, setExit: (code
       ),
     );
   const change = (req: ChangeRequest, opts: LiveOpts, cmd: Command) => runChangeLazily(req, changeOptions(opts), rootOf(cmd), io);
+
+  /** `hotplug devices`, `unplug devices`: several disks and NICs in one Ganeti job (there is no QMP path for these). */
+  const devices = (
+    parent: Command,
+    description: string,
+    disk: [flags: string, help: string],
+    nic: [flags: string, help: string],
+    changes: (opts: { disk: string[]; nic: string[] }) => { disks: DiskChange[]; nics: NicChange[] },
+  ) =>
+    common(
+      parent
+        .command('devices')
+        .description(description)
+        .argument('<name>', 'instance name')
+        .option(disk[0], disk[1], collect, [])
+        .option(nic[0], nic[1], collect, []),
+    ).action(async (name: string, opts: LiveOpts & { disk: string[]; nic: string[] }, cmd: Command) => {
+      const req: ChangeRequest = { instance: name, kind: 'devices', qmpOnly: [], ganetiOnly: [], qmp: null, ganeti: () => ({ kind: 'devices', instance: name, ...changes(opts) }) };
+      setExit(await change(req, opts, cmd));
+    });
+
+  /** `unplug disk`, `unplug nic`: one device, through Ganeti or over QMP. */
+  const unplugOne = (parent: Command, kind: 'disk' | 'nic', description: string, deviceHelp: string, timeoutHelp: string) =>
+    common(
+      parent
+        .command(kind)
+        .description(description)
+        .argument('<name>', 'instance name')
+        .argument('<device>', deviceHelp)
+        .option('--timeout <seconds>', timeoutHelp, '10'),
+    ).action(async (name: string, device: string, opts: LiveOpts & { timeout: string }, cmd: Command) => {
+      const req: ChangeRequest = {
+        instance: name,
+        kind: kind === 'disk' ? 'remove-disk' : 'remove-nic',
+        device,
+        qmpOnly: [],
+        ganetiOnly: [],
+        qmp: () => ({ type: kind === 'disk' ? 'unplug-disk' : 'unplug-nic', instance: name, device, timeoutMs: timeoutMs(opts.timeout) }),
+        ganeti: () => (kind === 'disk' ? { kind: 'disk-remove', instance: name, disk: device } : { kind: 'nic-remove', instance: name, nic: device }),
+      };
+      setExit(await change(req, opts, cmd));
+    });
 
   const hotplug = program
     .command('hotplug')
@@ -114,94 +156,38 @@ export function registerLiveCommands(program: Command, io: CliIo, setExit: (code
     setExit(await change(req, opts, cmd));
   });
 
-  common(
-    hotplug
-      .command('devices')
-      .description('through Ganeti: hot-add several disks and NICs in one job (--disk size=32M,name=data1 --nic link=br0,name=eth1)')
-      .argument('<name>', 'instance name')
-      .option('--disk <spec>', 'a disk: size=SIZE[,name=NAME][,mode=rw|ro][,KEY=VALUE of the template]; repeatable', collect, [])
-      .option('--nic <spec>', 'a NIC: [mac=MAC][,link=LINK|network=NET][,name=NAME][,mode=MODE][,ip=IP][,vlan=VLAN]; repeatable', collect, []),
-  ).action(async (name: string, opts: LiveOpts & { disk: string[]; nic: string[] }, cmd: Command) => {
-    const req: ChangeRequest = {
-      instance: name,
-      kind: 'devices',
-      qmpOnly: [],
-      ganetiOnly: [],
-      qmp: null,
-      ganeti: () => ({
-        kind: 'devices',
-        instance: name,
-        disks: opts.disk.map((spec) => ({ op: 'add', disk: diskSpec(spec) })),
-        nics: opts.nic.map((spec) => ({ op: 'add', nic: nicSpec(spec) })),
-      }),
-    };
-    setExit(await change(req, opts, cmd));
-  });
+  devices(
+    hotplug,
+    'through Ganeti: hot-add several disks and NICs in one job (--disk size=32M,name=data1 --nic link=br0,name=eth1)',
+    ['--disk <spec>', 'a disk: size=SIZE[,name=NAME][,mode=rw|ro][,KEY=VALUE of the template]; repeatable'],
+    ['--nic <spec>', 'a NIC: [mac=MAC][,link=LINK|network=NET][,name=NAME][,mode=MODE][,ip=IP][,vlan=VLAN]; repeatable'],
+    (opts) => ({ disks: opts.disk.map((spec) => ({ op: 'add', disk: diskSpec(spec) })), nics: opts.nic.map((spec) => ({ op: 'add', nic: nicSpec(spec) })) }),
+  );
 
   const unplug = program
     .command('unplug')
     .description('unplug a device from a running instance (on a Ganeti node through a Ganeti job by default; --via qmp for the node only)');
-  common(
-    unplug
-      .command('disk')
-      .description('unplug a disk: through Ganeti (Ganeti deletes it), or over QMP: device_del, wait until QEMU no longer lists it, remove its backend, rewrite the runtime file')
-      .argument('<name>', 'instance name')
-      .argument('<device>', "the disk: UUID or device id; through Ganeti also its index (1, disk/1) or name")
-      .option('--timeout <seconds>', 'over QMP: how long to wait for the unplug (PCI needs the guest to acknowledge)', '10'),
-  ).action(async (name: string, device: string, opts: LiveOpts & { timeout: string }, cmd: Command) => {
-    const req: ChangeRequest = {
-      instance: name,
-      kind: 'remove-disk',
-      device,
-      qmpOnly: [],
-      ganetiOnly: [],
-      qmp: () => ({ type: 'unplug-disk', instance: name, device, timeoutMs: timeoutMs(opts.timeout) }),
-      ganeti: () => ({ kind: 'disk-remove', instance: name, disk: device }),
-    };
-    setExit(await change(req, opts, cmd));
-  });
-  common(
-    unplug
-      .command('nic')
-      .description('unplug a NIC: through Ganeti, or over QMP: device_del, wait until QEMU no longer lists it, netdev_del (the tap goes), remove nic/NAME/SEQ, rewrite the runtime file')
-      .argument('<name>', 'instance name')
-      .argument('<device>', 'the NIC: UUID or device id; through Ganeti also its index (1, nic.1) or name')
-      .option('--timeout <seconds>', 'over QMP: how long to wait for the guest to acknowledge the unplug', '10'),
-  ).action(async (name: string, device: string, opts: LiveOpts & { timeout: string }, cmd: Command) => {
-    const req: ChangeRequest = {
-      instance: name,
-      kind: 'remove-nic',
-      device,
-      qmpOnly: [],
-      ganetiOnly: [],
-      qmp: () => ({ type: 'unplug-nic', instance: name, device, timeoutMs: timeoutMs(opts.timeout) }),
-      ganeti: () => ({ kind: 'nic-remove', instance: name, nic: device }),
-    };
-    setExit(await change(req, opts, cmd));
-  });
-  common(
-    unplug
-      .command('devices')
-      .description('through Ganeti: unplug several disks and NICs in one job (--disk 1 --nic eth1)')
-      .argument('<name>', 'instance name')
-      .option('--disk <device>', 'a disk: index, name, UUID or device id; repeatable', collect, [])
-      .option('--nic <device>', 'a NIC: index, name, UUID or device id; repeatable', collect, []),
-  ).action(async (name: string, opts: LiveOpts & { disk: string[]; nic: string[] }, cmd: Command) => {
-    const req: ChangeRequest = {
-      instance: name,
-      kind: 'devices',
-      qmpOnly: [],
-      ganetiOnly: [],
-      qmp: null,
-      ganeti: () => ({
-        kind: 'devices',
-        instance: name,
-        disks: opts.disk.map((d) => ({ op: 'remove', disk: d })),
-        nics: opts.nic.map((n) => ({ op: 'remove', nic: n })),
-      }),
-    };
-    setExit(await change(req, opts, cmd));
-  });
+  unplugOne(
+    unplug,
+    'disk',
+    'unplug a disk: through Ganeti (Ganeti deletes it), or over QMP: device_del, wait until QEMU no longer lists it, remove its backend, rewrite the runtime file',
+    "the disk: UUID or device id; through Ganeti also its index (1, disk/1) or name",
+    'over QMP: how long to wait for the unplug (PCI needs the guest to acknowledge)',
+  );
+  unplugOne(
+    unplug,
+    'nic',
+    'unplug a NIC: through Ganeti, or over QMP: device_del, wait until QEMU no longer lists it, netdev_del (the tap goes), remove nic/NAME/SEQ, rewrite the runtime file',
+    'the NIC: UUID or device id; through Ganeti also its index (1, nic.1) or name',
+    'over QMP: how long to wait for the guest to acknowledge the unplug',
+  );
+  devices(
+    unplug,
+    'through Ganeti: unplug several disks and NICs in one job (--disk 1 --nic eth1)',
+    ['--disk <device>', 'a disk: index, name, UUID or device id; repeatable'],
+    ['--nic <device>', 'a NIC: index, name, UUID or device id; repeatable'],
+    (opts) => ({ disks: opts.disk.map((d) => ({ op: 'remove', disk: d })), nics: opts.nic.map((n) => ({ op: 'remove', nic: n })) }),
+  );
 
   registerWhatIfCommand(program, io, setExit);
 }
