@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocate } from '../../src/bus/allocate.js';
 import { buildBusModel } from '../../src/bus/model.js';
 import type { Allocation, AllocationResult, BusModel } from '../../src/bus/types.js';
@@ -323,7 +323,11 @@ describe('allocate: properties', () => {
 // Against Ganeti 3.0's own code (test/compat/ganeti_runtime.py next-slot), when it is installed.
 
 describe.skipIf(!ganetiAvailable())('allocate: the same slot as Ganeti 3.0\'s HotAddDevice', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pb-bus-alloc-'));
+  // Made when the suite runs (a skipped suite's body still runs at collection, its hooks do not).
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'pb-bus-alloc-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   let n = 0;
   const file = (spec: RuntimeSpec): string => {

@@ -18,7 +18,7 @@ import { Chalk } from 'chalk';
 import { build, type Plugin } from 'esbuild';
 import fc from 'fast-check';
 import realStringWidth from 'string-width';
-import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import InkOutput from '../../node_modules/ink/build/output.js';
 import FastOutput, { clearOutputCaches, type Clip, type OutputTransformer } from '../../components/ink-fast/output.js';
 import { Generations } from '../../components/ink-fast/cache.js';
@@ -249,7 +249,11 @@ describe('ink-fast string-width against string-width', () => {
 // ---- a real screen, bundled with and without the plugin -------------------------------------
 
 describe('the bundle with the plugin', () => {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'pb-ink-fast-'));
+  // Made when the suite runs (a skipped suite's body still runs at collection, its hooks do not).
+  let tmp = '';
+  beforeAll(() => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'pb-ink-fast-'));
+  });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   type InkFast = (distDir: string | undefined, options: { modules: string; extension: string }) => Plugin;

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RuntimeFileError } from '../../src/errors.js';
 import {
   aioCacheParameters,
@@ -177,7 +177,11 @@ describe('deviceOptions: Ganeti 3.0 rules', () => {
 // Against Ganeti 3.0's own _ExecuteKVMRuntime (test/compat/ganeti_runtime.py device-options).
 
 describe.skipIf(!ganetiAvailable())('deviceOptions: identical to Ganeti 3.0\'s _ExecuteKVMRuntime', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pb-options-'));
+  // Made when the suite runs (a skipped suite's body still runs at collection, its hooks do not).
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'pb-options-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   let n = 0;
   const file = (text: string): string => {
