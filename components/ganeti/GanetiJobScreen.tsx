@@ -17,7 +17,7 @@ import { stepScreenLayout, UNPLUG_MIN_BODY, type Size } from '../layout.js';
 import { wrapLines } from '../text.js';
 import { initialJobState, jobReducer } from './job-state.js';
 import { jobPlanLines, jobProgressLines, jobResultText } from './job-text.js';
-import { useGanetiJob } from './useGanetiJob.js';
+import { GANETI_WAY, usePlanAndRun } from '../common/usePlanAndRun.js';
 
 export interface GanetiJobScreenProps {
   /** The instance (the screen stack's; the action names it too). */
@@ -39,7 +39,7 @@ export function GanetiJobScreen({ action, title, question, confirm, active, size
   const bodyHeight = layout.fits ? layout.body : UNPLUG_MIN_BODY;
   const cluster = service.ganeti?.clusterName ?? '?';
 
-  useGanetiJob(service, action, { preview: state.step === 'preview' && !state.previewError, run: state.step === 'running' }, dispatch);
+  usePlanAndRun(GANETI_WAY, service, action, { preview: state.step === 'preview' && !state.previewError, run: state.step === 'running' }, dispatch);
 
   useEffect(() => {
     if (state.closed) nav.backTo('instance');

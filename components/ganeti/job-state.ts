@@ -1,7 +1,7 @@
 /**
  * A change through Ganeti (the job screen): the plan (asked at once: one GET, nothing changes), the
  * confirmation (`y`, or `yes` typed whole where data goes), the job followed (its log as it comes),
- * the result. Pure reducer; the screen's hook (useGanetiJob.ts) asks the service and dispatches what
+ * the result. Pure reducer; the screen's hook (common/usePlanAndRun.ts, GANETI_WAY) asks the service and dispatches what
  * came back; the steps, the prompt and the scrolling are the shared confirm-run reducer's
  * (common/confirm-run-state.ts).
  */

@@ -3,7 +3,7 @@ import React, { useEffect, useMemo, useReducer } from 'react';
 import type { Action } from '../../src/actions/types.js';
 import { placeText, type MapPlace } from '../../src/tui/detail.js';
 import { planLines, progressLines, resultText, transcriptLines } from '../common/run-text.js';
-import { usePlanAndRun } from '../common/usePlanAndRun.js';
+import { QMP_WAY, usePlanAndRun } from '../common/usePlanAndRun.js';
 import { ConfirmRunView, confirmRunBody } from '../common/ConfirmRunView.js';
 import { TooSmall } from '../common/TooSmall.js';
 import { useConfirmRunInput } from '../common/useConfirmRunInput.js';
@@ -39,7 +39,7 @@ export function UnplugScreen({ name, place, deviceId, deviceKind, active, size }
     [deviceKind, name, deviceId, service],
   );
 
-  usePlanAndRun(service, action, { preview: state.step === 'preview' && !state.previewError, run: state.step === 'running' }, dispatch);
+  usePlanAndRun(QMP_WAY, service, action, { preview: state.step === 'preview' && !state.previewError, run: state.step === 'running' }, dispatch);
 
   useEffect(() => {
     if (state.closed) nav.backTo('instance');

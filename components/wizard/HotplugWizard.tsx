@@ -6,7 +6,7 @@ import { commonPrefix } from '../../src/tui/validate.js';
 import { HOTPLUGGABLE_DISK_TYPES, HOTPLUGGABLE_NIC_TYPES, isScsiDiskType } from '../../src/runtime/hvparams.js';
 import type { InstanceView } from '../../src/tui/view.js';
 import { planLines, progressLines, resultText, transcriptLines } from '../common/run-text.js';
-import { usePlanAndRun } from '../common/usePlanAndRun.js';
+import { QMP_WAY, usePlanAndRun } from '../common/usePlanAndRun.js';
 import { Cursor } from '../common/Cursor.js';
 import { Picker, type PickerItem } from '../common/Picker.js';
 import { maxTop, ScrollText } from '../common/ScrollText.js';
@@ -160,7 +160,7 @@ export function HotplugWizard({ name, active, size, start }: { name: string; act
   // The preview (reads only), then, after confirm, the run; quitting aborts it and the executor undoes what it did.
   const { type, uuid, kind, path, mac, link, instance } = state;
   const action = useMemo(() => actionOf({ type, uuid, kind, path, mac, link, instance }), [type, uuid, kind, path, mac, link, instance]);
-  usePlanAndRun(service, action, { preview: state.step === 'preview' && !state.plan && !state.previewError, run: state.step === 'running' }, dispatch);
+  usePlanAndRun(QMP_WAY, service, action, { preview: state.step === 'preview' && !state.plan && !state.previewError, run: state.step === 'running' }, dispatch);
 
   // Closing goes back to the map (which reloads).
   useEffect(() => {
