@@ -7,7 +7,6 @@
  * `hangUpAfter`, it closes both ends. Later connections (the undo's) are forwarded plainly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { waitFor } from './wait.js';
 
 const SCRIPT = String.raw`
@@ -33,7 +32,16 @@ def relay(src, dst):
     return data
 def serve(cli, hang_up):
     up = socket.socket(socket.AF_UNIX)
-    up.connect(qemu_path)
+    try:
+        up.connect(qemu_path)
+        pump(cli, up, hang_up)
+    except OSError as e:
+        # A client that closes with bytes unread resets the connection (ECONNRESET, EPIPE): that
+        # client is done; the proxy must still serve the next one (the undo's).
+        print('client error', e, flush=True)
+    cli.close()
+    up.close()
+def pump(cli, up, hang_up):
     armed = False
     while True:
         r, _, _ = select.select([cli, up], [], [], 60)
@@ -52,8 +60,6 @@ def serve(cli, hang_up):
             if armed and (b'"return"' in data or b'"error"' in data):
                 print('hung up', flush=True)
                 break
-    cli.close()
-    up.close()
 # The first client is hung up on after QEMU's answer to the trigger; later ones (a new connection
 # for the undo) are served plainly, one at a time, as QEMU serves them.
 first = True
@@ -76,7 +82,9 @@ export async function startFdProxy(path: string, qemuSocket: string, hangUpAfter
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (c: string) => (out += c));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await waitFor(() => out.includes('listening') || existsSync(path), { what: 'the descriptor proxy to listen' });
+  // Only the line printed after listen(2): the socket file exists from bind(2) on, and a connect
+  // between the two is refused (seen in CI: "nothing listens on …: QEMU is gone").
+  await waitFor(() => out.includes('listening'), { timeoutMs: 10_000, what: 'the descriptor proxy to listen' });
   return {
     path,
     hungUp: Promise.race([exited, waitFor(() => out.includes('hung up'), { timeoutMs: 60_000, what: 'the proxy to hang up' }).then(() => undefined)]),

@@ -286,24 +286,33 @@ export function useGanetiCluster(): GanetiCluster {
       const sock = path.join(KVM_ROOT, 'ctrl', `${instance}.serial`);
       await waitFor(() => existsSync(sock), { timeoutMs, what: `${sock}` });
       await new Promise<void>((resolve, reject) => {
-        const s = net.connect(sock);
+        let s: net.Socket;
         let text = '';
         const timer = setTimeout(() => {
           s.destroy();
           reject(new Error(`the guest of ${instance} did not print 'gnt-tiny-guest: ready' within ${timeoutMs} ms`));
         }, timeoutMs);
-        s.on('data', (d: Buffer) => {
-          text = (text + d.toString('latin1')).slice(-4096);
-          if (text.includes('gnt-tiny-guest: ready')) {
+        const connect = (): void => {
+          s = net.connect(sock);
+          s.on('data', (d: Buffer) => {
+            text = (text + d.toString('latin1')).slice(-4096);
+            if (text.includes('gnt-tiny-guest: ready')) {
+              clearTimeout(timer);
+              s.destroy();
+              resolve();
+            }
+          });
+          s.on('error', (err: NodeJS.ErrnoException) => {
+            // The socket file exists from QEMU's bind(2); a connect before its listen(2) is refused.
+            if (err.code === 'ECONNREFUSED') {
+              setTimeout(connect, 50);
+              return;
+            }
             clearTimeout(timer);
-            s.destroy();
-            resolve();
-          }
-        });
-        s.on('error', (err) => {
-          clearTimeout(timer);
-          reject(err);
-        });
+            reject(err);
+          });
+        };
+        connect();
       });
     },
     async withRapiStopped(work, options = {}) {
