@@ -38,6 +38,7 @@
  */
 import net from 'node:net';
 import { InternalError, messageOf, PlugboardError } from '../errors.js';
+import { qmpSocketHolder } from './socket-holders.js';
 import {
   HmpCommandError,
   QmpAbortedError,
@@ -107,7 +108,21 @@ export interface QmpConnectOptions {
    * rejects with that error (QmpConnectError for a refusal).
    */
   pipelineCapabilities?: boolean;
+  /**
+   * Look in the kernel's socket table first, and connect only once QEMU has no client (default
+   * true): a connection that gives up waiting behind another client would stay in QEMU's listen
+   * queue, and two of them make every further connect, Ganeti's too, fail (./socket-holders.ts).
+   * Still held when `greetingTimeoutMs` has passed → QmpBusyError, without having connected.
+   */
+  lookBeforeConnect?: boolean;
+  /** QEMU's pid, whose socket table is read too: for a QEMU in another network namespace. */
+  qemuPid?: number;
 }
+
+/** How often the socket table is read while QEMU has another client. */
+const HOLDER_POLL_MS = 20;
+/** The least time left for the greeting once the socket was seen free. */
+const MIN_GREETING_AFTER_WAIT_MS = 250;
 
 export interface QmpCallOptions {
   /** Default: the connection's commandTimeoutMs. */
@@ -213,7 +228,11 @@ export class QmpClient {
   static async connect(socketPath: string, options: QmpConnectOptions = {}): Promise<QmpClient> {
     const signal = options.signal;
     if (signal?.aborted) throw new QmpAbortedError('connect', socketPath, { cause: signal.reason });
-    const greetingTimeoutMs = options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS;
+    let greetingTimeoutMs = options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS;
+    if (options.lookBeforeConnect !== false) {
+      const waited = await waitUntilUnheld(socketPath, greetingTimeoutMs, options);
+      if (waited > 0) greetingTimeoutMs = Math.max(greetingTimeoutMs - waited, Math.min(greetingTimeoutMs, MIN_GREETING_AFTER_WAIT_MS));
+    }
     const client = new QmpClient(socketPath, options);
     if (signal) {
       const onAbort = () => client.fail(new QmpAbortedError('QMP work', socketPath, { cause: signal.reason }));
@@ -749,6 +768,33 @@ export class QmpClient {
 
   private unexpected(what: string): QmpProtocolError {
     return new QmpProtocolError(this.socketPath, 'unexpected', `QMP protocol error on ${this.socketPath}: ${what}`);
+  }
+}
+
+/**
+ * Waits while the kernel's socket table shows QEMU with a client, at most `timeoutMs`; returns how
+ * long it waited (0: free or unknown at once). Still held at the deadline → QmpBusyError.
+ */
+async function waitUntilUnheld(socketPath: string, timeoutMs: number, options: QmpConnectOptions): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    if (options.signal?.aborted) throw new QmpAbortedError('connect', socketPath, { cause: options.signal.reason });
+    const holder = await qmpSocketHolder(socketPath, options.qemuPid);
+    if (holder !== 'held') return Date.now() - started;
+    const waited = Date.now() - started;
+    if (waited >= timeoutMs) throw new QmpBusyError(socketPath, timeoutMs, { seenHeld: true });
+    await new Promise<void>((resolve, reject) => {
+      const signal = options.signal;
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(new QmpAbortedError('connect', socketPath, { cause: signal?.reason }));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, Math.min(HOLDER_POLL_MS, timeoutMs - waited));
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 }
 

@@ -57,17 +57,32 @@ export class QmpBusyError extends PlugboardError {
   override name = 'QmpBusyError';
   constructor(
     readonly socketPath: string,
-    /** How long we waited for the greeting; undefined when the connect itself was refused. */
+    /** How long we waited; undefined when the connect itself was refused. */
     readonly waitedMs: number | undefined,
-    options?: { cause?: unknown },
+    options?: {
+      cause?: unknown;
+      /**
+       * The kernel's socket table showed QEMU with a client all along, so plugboard never connected
+       * (./socket-holders.ts); otherwise it connected and no greeting came.
+       */
+      seenHeld?: boolean;
+    },
   ) {
     super(
       `socket busy: another client (Ganeti itself?) holds ${socketPath}` +
-        (waitedMs === undefined ? '' : ` (no QMP greeting within ${waitedMs} ms)`) +
+        (waitedMs === undefined
+          ? ''
+          : options?.seenHeld
+            ? ` (held for ${waitedMs} ms; plugboard did not queue behind it)`
+            : ` (no QMP greeting within ${waitedMs} ms)`) +
         '; try again',
-      options,
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
+    this.seenHeld = options?.seenHeld ?? false;
   }
+
+  /** True when plugboard saw the client in the socket table and did not connect at all. */
+  readonly seenHeld: boolean;
 }
 
 export type QmpConnectFailure =

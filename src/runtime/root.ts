@@ -326,6 +326,21 @@ function pidIfNamed(pid: number, procName: string | null | undefined, name: stri
 }
 
 /**
+ * `{ qemuPid }` from the instance's pid file when it names a live process, else `{}`: for the QMP
+ * connect's look at QEMU's socket table, which lives in QEMU's network namespace.
+ */
+export function qemuPidOption(root: string, name: string): { qemuPid?: number } {
+  let text: string;
+  try {
+    text = readFileSync(pidFilePath(root, name), 'utf8');
+  } catch {
+    return {};
+  }
+  const pid = livePidOfText(text);
+  return pid === null ? {} : { qemuPid: pid };
+}
+
+/**
  * The pid of the instance's QEMU if it runs: the pid file holds a live pid whose command line has
  * `-name NAME` (Ganeti's `_InstancePidAlive` check, which guards against a reused pid). Else null.
  */

@@ -9,7 +9,7 @@ import { withQmp } from '../qmp/client.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { probeFdState, probeLive, type LiveState } from '../live/probe.js';
 import { loadRuntimeFile } from '../runtime/load.js';
-import { qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
+import { qemuPidOption, qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import type { RuntimeFile } from '../runtime/types.js';
 import { namedBlockNodes } from '../live/backend.js';
 import { planContext } from '../actions/context.js';
@@ -43,7 +43,7 @@ export async function previewAction(action: Action, opts: PreviewOptions): Promi
     try {
       live = await withQmp(
         qmpSocketPath(opts.root, name),
-        { greetingTimeoutMs: opts.greetingTimeoutMs ?? 1_000, transcript: opts.transcript, signal: opts.signal },
+        { greetingTimeoutMs: opts.greetingTimeoutMs ?? 1_000, ...qemuPidOption(opts.root, name), transcript: opts.transcript, signal: opts.signal },
         async (qmp) => {
           const state = await probeLive(qmp, { signal: opts.signal });
           if (action.type === 'unplug-disk') nodeNames = await namedBlockNodes(qmp, opts);

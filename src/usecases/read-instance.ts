@@ -36,7 +36,7 @@ import { GanetiJobRunningError, jobRunningMessage, type GanetiSource } from './g
 export type { GanetiReading } from './ganeti-reading.js';
 import type { Transcript } from '../qmp/transcript.js';
 import { loadRuntimeFile } from '../runtime/load.js';
-import { instanceStatus, qmpSocketPath, runtimeFilePath } from '../runtime/root.js';
+import { instanceStatus, qmpSocketPath, qemuPidOption, runtimeFilePath } from '../runtime/root.js';
 import type { RuntimeFile } from '../runtime/types.js';
 
 /** How the live part of a reading came about. */
@@ -189,6 +189,7 @@ function ask(root: string, name: string, rf: RuntimeFile, look: Exclude<Look, { 
     qmpSocketPath(root, name),
     {
       greetingTimeoutMs: opts.greetingTimeoutMs ?? 1_000,
+      ...qemuPidOption(root, name),
       ...(opts.commandTimeoutMs !== undefined ? { commandTimeoutMs: opts.commandTimeoutMs } : {}),
       ...(signal ? { signal } : {}),
       ...(opts.transcript ? { transcript: opts.transcript } : {}),

@@ -30,7 +30,7 @@ import { knownScsiAddresses, probeFdState, probeLive, type LiveState, type Probe
 import { backendOf, namedBlockNodes } from '../live/backend.js';
 import { isHotpluggableDiskType, isScsiDiskType } from '../runtime/hvparams.js';
 import { parseRuntimeText, readRuntimeTextSync } from '../runtime/load.js';
-import { pidFilePath, qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
+import { pidFilePath, qemuPidOption, qmpSocketPath, runtimeFilePath, validateInstanceName } from '../runtime/root.js';
 import { withInstanceLock } from '../runtime/lock.js';
 import type { RuntimeFile } from '../runtime/types.js';
 import { checkPathForFdPassing, offlineContext, withLive } from '../actions/context.js';
@@ -71,6 +71,7 @@ export async function runAction(action: Action, opts: ExecuteOptions): Promise<O
       socket,
       {
         greetingTimeoutMs: opts.greetingTimeoutMs ?? 1_000,
+        ...qemuPidOption(opts.root, name),
         commandTimeoutMs: opts.commandTimeoutMs ?? 10_000,
         transcript: opts.transcript,
         // The probe goes right behind qmp_capabilities.

@@ -153,8 +153,14 @@ describe('no QEMU outlives the Node process that launched it', () => {
   function buildLauncher(): string {
     const out = tmp();
     writeFileSync(path.join(out, 'package.json'), '{"type": "module"}');
-    for (const rel of ['src/errors.ts', 'src/qemu/launch.ts', 'src/qemu/binary.ts', 'src/qmp/client.ts', 'src/qmp/errors.ts']) {
+    // The launcher and every module it reaches by relative imports.
+    const todo = ['src/qemu/launch.ts'];
+    const seen = new Set<string>();
+    for (let rel = todo.pop(); rel !== undefined; rel = todo.pop()) {
+      if (seen.has(rel)) continue;
+      seen.add(rel);
       const source = readFileSync(path.join(repoRoot, rel), 'utf8');
+      for (const m of source.matchAll(/from '(\.{1,2}\/[^']+)\.js'/g)) todo.push(path.posix.join(path.posix.dirname(rel), `${m[1]}.ts`));
       const js = ts.transpileModule(source, {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
       }).outputText;

@@ -2,15 +2,18 @@
  * The QMP client against a REAL QEMU 7.2 (paused, TCG, -nodefaults). QEMU is required: when it is
  * missing these tests fail with the install hint (see test/helpers/qemu.ts).
  */
-import { writeFileSync, truncateSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { QmpClient, withQmp } from '../../src/qmp/client.js';
 import { HmpCommandError, QmpBusyError, QmpCommandError } from '../../src/qmp/errors.js';
 import { Transcript } from '../../src/qmp/transcript.js';
-import { startTestQemu, useTestQemuCleanup } from '../helpers/qemu.js';
-import { within } from '../helpers/wait.js';
+import { clientsOfSocket, qmpSocketClients } from '../../src/qmp/socket-holders.js';
+import { requireQemu, startTestQemu, useTestQemuCleanup } from '../helpers/qemu.js';
+import { waitFor, within } from '../helpers/wait.js';
 
 useTestQemuCleanup();
 
@@ -27,6 +30,33 @@ function rawDisk(dir: string, name: string, bytes = 1024 * 1024): string {
   writeFileSync(p, '');
   truncateSync(p, bytes);
   return p;
+}
+
+/** QEMU's side of `socket` in the kernel's table(s): accepted and queued connections. */
+function clientsOf(socket: string, ...tables: string[]): { connected: number; queued: number } | undefined {
+  return clientsOfSocket((tables.length > 0 ? tables : ['/proc/self/net/unix']).map((t) => readFileSync(t, 'utf8')), socket);
+}
+
+/** A plain connect, as Ganeti's (non-blocking) makes it: the socket once connected, or the errno. */
+function plainConnect(socket: string): Promise<net.Socket | string> {
+  return new Promise((resolve) => {
+    const s = net.connect(socket);
+    s.once('connect', () => resolve(s));
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+/** The error `p` rejects with (fails the test if it resolves). */
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  const r = await p.then(
+    (v) => ({ ok: true as const, v }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );
+  if (r.ok) {
+    if (r.v instanceof QmpClient) await r.v.close();
+    throw new Error('expected a rejection');
+  }
+  return r.e as Error;
 }
 
 describe('QMP against QEMU 7.2', () => {
@@ -95,7 +125,8 @@ describe('QMP against QEMU 7.2', () => {
       }
       expect(full).toBe(true);
       const started = Date.now();
-      const busy = await QmpClient.connect(qmpSocket, { greetingTimeoutMs: 10_000 }).catch((e: unknown) => e);
+      // Connecting blindly: looking first would see the holder and never connect (tested below).
+      const busy = await QmpClient.connect(qmpSocket, { greetingTimeoutMs: 10_000, lookBeforeConnect: false }).catch((e: unknown) => e);
       expect(Date.now() - started).toBeLessThan(1_000);
       expect(busy).toBeInstanceOf(QmpBusyError);
       expect((busy as QmpBusyError).waitedMs).toBeUndefined();
@@ -167,3 +198,118 @@ describe('QMP against QEMU 7.2', () => {
     });
   });
 });
+
+describe('looking before connecting: QEMU\'s listen queue stays free for Ganeti', () => {
+  it('the kernel\'s table shows QEMU\'s listener, an accepted client (03) and a queued one (02) at the socket\'s path', async () => {
+    const { qmpSocket } = await startTestQemu();
+    // The launcher's own connection, closed, until QEMU has dropped it.
+    await waitFor(() => clientsOf(qmpSocket)?.connected === 0, { what: 'QEMU to drop the launcher\'s connection' });
+    expect(clientsOf(qmpSocket)).toEqual({ connected: 0, queued: 0 });
+    const holder = await QmpClient.connect(qmpSocket);
+    const waiting = await plainConnect(qmpSocket);
+    try {
+      expect(waiting).toBeInstanceOf(net.Socket);
+      expect(clientsOf(qmpSocket)).toEqual({ connected: 1, queued: 1 });
+    } finally {
+      if (waiting instanceof net.Socket) waiting.destroy();
+      await holder.close();
+    }
+    await waitFor(() => clientsOf(qmpSocket)?.connected === 0 && clientsOf(qmpSocket)?.queued === 0, { what: 'QEMU to drop both connections' });
+  });
+
+  it('while another client holds the socket, busy answers never connect: the queue stays empty and Ganeti\'s connect still gets in line; served at once when the holder goes', async () => {
+    const { qmpSocket } = await startTestQemu();
+    const holder = await QmpClient.connect(qmpSocket);
+    let ganeti: net.Socket | string | undefined;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const err = await rejection(QmpClient.connect(qmpSocket, { greetingTimeoutMs: 150 }));
+        expect(err).toBeInstanceOf(QmpBusyError);
+        expect((err as QmpBusyError).seenHeld).toBe(true);
+        expect(err.message).toBe(`socket busy: another client (Ganeti itself?) holds ${qmpSocket} (held for 150 ms; plugboard did not queue behind it); try again`);
+      }
+      expect(clientsOf(qmpSocket)).toEqual({ connected: 1, queued: 0 });
+      ganeti = await plainConnect(qmpSocket);
+      expect(ganeti).toBeInstanceOf(net.Socket);
+      // One that waits is let in as soon as the holder (and the connection queued behind it) are gone.
+      const next = QmpClient.connect(qmpSocket, { greetingTimeoutMs: 10_000 });
+      await holder.close();
+      (ganeti as net.Socket).destroy();
+      const client = await within(next, 10_000, 'the waiting client to connect');
+      expect(await client.execute('query-status')).toMatchObject({ status: 'prelaunch' });
+      await client.close();
+    } finally {
+      if (ganeti instanceof net.Socket) ganeti.destroy();
+      await holder.close();
+    }
+  });
+
+  it('control: connecting blindly, two connections that gave up fill the queue and Ganeti\'s connect fails with EAGAIN', async () => {
+    const { qmpSocket } = await startTestQemu();
+    const holder = await QmpClient.connect(qmpSocket);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const err = await rejection(QmpClient.connect(qmpSocket, { greetingTimeoutMs: 150, lookBeforeConnect: false }));
+        expect((err as QmpBusyError).seenHeld).toBe(false);
+      }
+      expect(clientsOf(qmpSocket)).toEqual({ connected: 1, queued: 2 });
+      expect(await plainConnect(qmpSocket)).toBe('EAGAIN');
+    } finally {
+      await holder.close();
+    }
+  });
+
+  it('a QEMU in another network namespace is found through its pid (/proc/PID/net/unix); without it plugboard can only connect and wait', async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test needs root (unshare --net)');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pb-netns-'));
+    const qmpSocket = path.join(dir, 'qmp.sock');
+    const pidFile = path.join(dir, 'pid');
+    let pid = 0;
+    try {
+      execFileSync('unshare', ['--net', '--', requireQemu(), '-machine', 'none', '-nodefaults', '-display', 'none', '-S',
+        '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-pidfile', pidFile, '-daemonize'], { stdio: 'pipe', timeout: 20_000 });
+      pid = Number(readFileSync(pidFile, 'utf8').trim());
+      const own = '/proc/self/net/unix';
+      const qemus = `/proc/${pid}/net/unix`;
+      // QEMU's listener is in its namespace only; a connection's server side in the connecting
+      // process's namespace (here, this one).
+      expect(clientsOf(qmpSocket, own)).toBeUndefined();
+      expect(clientsOf(qmpSocket, qemus)).toEqual({ connected: 0, queued: 0 });
+      const holder = await QmpClient.connect(qmpSocket, { qemuPid: pid });
+      try {
+        expect(clientsOf(qmpSocket, qemus)).toEqual({ connected: 0, queued: 0 });
+        expect(clientsOf(qmpSocket, own, qemus)).toEqual({ connected: 1, queued: 0 });
+        expect(await qmpSocketClients(qmpSocket, pid)).toEqual({ connected: 1, queued: 0 });
+        expect(await qmpSocketClients(qmpSocket)).toBeUndefined();
+        const seen = await rejection(QmpClient.connect(qmpSocket, { greetingTimeoutMs: 150, qemuPid: pid }));
+        expect((seen as QmpBusyError).seenHeld).toBe(true);
+        expect(await qmpSocketClients(qmpSocket, pid)).toEqual({ connected: 1, queued: 0 });
+        const blind = await rejection(QmpClient.connect(qmpSocket, { greetingTimeoutMs: 150 }));
+        expect(blind).toBeInstanceOf(QmpBusyError);
+        expect((blind as QmpBusyError).seenHeld).toBe(false);
+        expect(await qmpSocketClients(qmpSocket, pid)).toEqual({ connected: 1, queued: 1 });
+      } finally {
+        await holder.close();
+      }
+    } finally {
+      if (pid > 0) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        await waitFor(() => !existsPid(pid), { what: `QEMU ${pid} to exit` });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function existsPid(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
