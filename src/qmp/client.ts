@@ -119,7 +119,7 @@ export interface QmpConnectOptions {
   qemuPid?: number;
 }
 
-/** How often the socket table is read while QEMU has another client. */
+/** The longest pause between two looks at the socket table while QEMU has another client. */
 const HOLDER_POLL_MS = 20;
 /** The least time left for the greeting once the socket was seen free. */
 const MIN_GREETING_AFTER_WAIT_MS = 250;
@@ -772,27 +772,30 @@ export class QmpClient {
 }
 
 /**
- * Waits while the kernel's socket table shows QEMU with a client, at most `timeoutMs`; returns how
- * long it waited (0: free or unknown at once). Still held at the deadline → QmpBusyError.
+ * Waits while the kernel's socket table shows QEMU with a live client, at most `timeoutMs`; returns
+ * how long it waited (0: free or unknown at once). Still held at the deadline → QmpBusyError. Looks
+ * again after 1, 2, 4… ms, at most HOLDER_POLL_MS apart (a look is one read of the table, ~30 µs).
  */
 async function waitUntilUnheld(socketPath: string, timeoutMs: number, options: QmpConnectOptions): Promise<number> {
   const started = Date.now();
-  for (;;) {
-    if (options.signal?.aborted) throw new QmpAbortedError('connect', socketPath, { cause: options.signal.reason });
-    const holder = await qmpSocketHolder(socketPath, options.qemuPid);
-    if (holder !== 'held') return Date.now() - started;
+  const signal = options.signal;
+  for (let look = 0; ; look++) {
+    if (signal?.aborted) throw new QmpAbortedError('connect', socketPath, { cause: signal.reason });
+    if (qmpSocketHolder(socketPath, options.qemuPid) !== 'held') return Date.now() - started;
     const waited = Date.now() - started;
     if (waited >= timeoutMs) throw new QmpBusyError(socketPath, timeoutMs, { seenHeld: true });
     await new Promise<void>((resolve, reject) => {
-      const signal = options.signal;
       const onAbort = () => {
         clearTimeout(timer);
         reject(new QmpAbortedError('connect', socketPath, { cause: signal?.reason }));
       };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, Math.min(HOLDER_POLL_MS, timeoutMs - waited));
+      const timer = setTimeout(
+        () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        Math.min(HOLDER_POLL_MS, 2 ** look, timeoutMs - waited),
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

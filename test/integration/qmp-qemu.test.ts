@@ -3,7 +3,7 @@
  * missing these tests fail with the install hint (see test/helpers/qemu.ts).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { QmpClient, withQmp } from '../../src/qmp/client.js';
 import { HmpCommandError, QmpBusyError, QmpCommandError } from '../../src/qmp/errors.js';
 import { Transcript } from '../../src/qmp/transcript.js';
-import { clientsOfSocket, qmpSocketClients } from '../../src/qmp/socket-holders.js';
+import { clientsOfSocket, qmpSocketClients, type SocketClients } from '../../src/qmp/socket-holders.js';
 import { requireQemu, startTestQemu, useTestQemuCleanup } from '../helpers/qemu.js';
 import { waitFor, within } from '../helpers/wait.js';
 
@@ -33,7 +33,7 @@ function rawDisk(dir: string, name: string, bytes = 1024 * 1024): string {
 }
 
 /** QEMU's side of `socket` in the kernel's table(s): accepted and queued connections. */
-function clientsOf(socket: string, ...tables: string[]): { connected: number; queued: number } | undefined {
+function clientsOf(socket: string, ...tables: string[]): SocketClients | undefined {
   return clientsOfSocket((tables.length > 0 ? tables : ['/proc/self/net/unix']).map((t) => readFileSync(t, 'utf8')), socket);
 }
 
@@ -203,18 +203,42 @@ describe('looking before connecting: QEMU\'s listen queue stays free for Ganeti'
   it('the kernel\'s table shows QEMU\'s listener, an accepted client (03) and a queued one (02) at the socket\'s path', async () => {
     const { qmpSocket } = await startTestQemu();
     // The launcher's own connection, closed, until QEMU has dropped it.
-    await waitFor(() => clientsOf(qmpSocket)?.connected === 0, { what: 'QEMU to drop the launcher\'s connection' });
-    expect(clientsOf(qmpSocket)).toEqual({ connected: 0, queued: 0 });
+    await waitFor(() => clientsOf(qmpSocket)?.closed === 0, { what: 'QEMU to drop the launcher\'s connection' });
+    expect(clientsOf(qmpSocket)).toEqual({ connected: 0, queued: 0, closed: 0 });
     const holder = await QmpClient.connect(qmpSocket);
     const waiting = await plainConnect(qmpSocket);
     try {
       expect(waiting).toBeInstanceOf(net.Socket);
-      expect(clientsOf(qmpSocket)).toEqual({ connected: 1, queued: 1 });
+      expect(clientsOf(qmpSocket)).toEqual({ connected: 1, queued: 1, closed: 0 });
     } finally {
       if (waiting instanceof net.Socket) waiting.destroy();
       await holder.close();
     }
     await waitFor(() => clientsOf(qmpSocket)?.connected === 0 && clientsOf(qmpSocket)?.queued === 0, { what: 'QEMU to drop both connections' });
+  });
+
+  it('a client that has closed is seen as closed (RefCount down to the listener\'s) until QEMU drops it, and holds nothing: a connect goes in at once', async () => {
+    const { qmpSocket, qemu } = await startTestQemu();
+    await waitFor(() => clientsOf(qmpSocket)?.closed === 0, { what: 'QEMU to drop the launcher\'s connection' });
+    const holder = await QmpClient.connect(qmpSocket);
+    const waiting = await plainConnect(qmpSocket);
+    expect(waiting).toBeInstanceOf(net.Socket);
+    // QEMU stopped: nothing is dropped or accepted while both clients close.
+    process.kill(qemu.pid, 'SIGSTOP');
+    try {
+      // A signal is taken when a thread next runs: wait until every thread of QEMU has stopped.
+      await waitFor(() => threadStates(qemu.pid).every((st) => st === 'T'), { what: `QEMU ${qemu.pid} to stop` });
+      await holder.close();
+      (waiting as net.Socket).destroy();
+      await waitFor(() => clientsOf(qmpSocket)?.closed === 2, { what: 'both connections to show their client closed' });
+      expect(clientsOf(qmpSocket)).toEqual({ connected: 0, queued: 0, closed: 2 });
+      expect(qmpSocketClients(qmpSocket)).toEqual({ connected: 0, queued: 0, closed: 2 });
+    } finally {
+      process.kill(qemu.pid, 'SIGCONT');
+    }
+    const client = await QmpClient.connect(qmpSocket, { greetingTimeoutMs: 5_000 });
+    expect(await client.execute('query-status')).toMatchObject({ status: 'prelaunch' });
+    await client.close();
   });
 
   it('while another client holds the socket, busy answers never connect: the queue stays empty and Ganeti\'s connect still gets in line; served at once when the holder goes', async () => {
@@ -228,7 +252,7 @@ describe('looking before connecting: QEMU\'s listen queue stays free for Ganeti'
         expect((err as QmpBusyError).seenHeld).toBe(true);
         expect(err.message).toBe(`socket busy: another client (Ganeti itself?) holds ${qmpSocket} (held for 150 ms; plugboard did not queue behind it); try again`);
       }
-      expect(clientsOf(qmpSocket)).toEqual({ connected: 1, queued: 0 });
+      expect(clientsOf(qmpSocket)).toEqual({ connected: 1, queued: 0, closed: 0 });
       ganeti = await plainConnect(qmpSocket);
       expect(ganeti).toBeInstanceOf(net.Socket);
       // One that waits is let in as soon as the holder (and the connection queued behind it) are gone.
@@ -252,7 +276,7 @@ describe('looking before connecting: QEMU\'s listen queue stays free for Ganeti'
         const err = await rejection(QmpClient.connect(qmpSocket, { greetingTimeoutMs: 150, lookBeforeConnect: false }));
         expect((err as QmpBusyError).seenHeld).toBe(false);
       }
-      expect(clientsOf(qmpSocket)).toEqual({ connected: 1, queued: 2 });
+      expect(clientsOf(qmpSocket)).toEqual({ connected: 1, queued: 0, closed: 2 });
       expect(await plainConnect(qmpSocket)).toBe('EAGAIN');
     } finally {
       await holder.close();
@@ -274,20 +298,20 @@ describe('looking before connecting: QEMU\'s listen queue stays free for Ganeti'
       // QEMU's listener is in its namespace only; a connection's server side in the connecting
       // process's namespace (here, this one).
       expect(clientsOf(qmpSocket, own)).toBeUndefined();
-      expect(clientsOf(qmpSocket, qemus)).toEqual({ connected: 0, queued: 0 });
+      expect(clientsOf(qmpSocket, qemus)).toEqual({ connected: 0, queued: 0, closed: 0 });
       const holder = await QmpClient.connect(qmpSocket, { qemuPid: pid });
       try {
-        expect(clientsOf(qmpSocket, qemus)).toEqual({ connected: 0, queued: 0 });
-        expect(clientsOf(qmpSocket, own, qemus)).toEqual({ connected: 1, queued: 0 });
-        expect(await qmpSocketClients(qmpSocket, pid)).toEqual({ connected: 1, queued: 0 });
-        expect(await qmpSocketClients(qmpSocket)).toBeUndefined();
+        expect(clientsOf(qmpSocket, qemus)).toEqual({ connected: 0, queued: 0, closed: 0 });
+        expect(clientsOf(qmpSocket, own, qemus)).toEqual({ connected: 1, queued: 0, closed: 0 });
+        expect(qmpSocketClients(qmpSocket, pid)).toEqual({ connected: 1, queued: 0, closed: 0 });
+        expect(qmpSocketClients(qmpSocket)).toBeUndefined();
         const seen = await rejection(QmpClient.connect(qmpSocket, { greetingTimeoutMs: 150, qemuPid: pid }));
         expect((seen as QmpBusyError).seenHeld).toBe(true);
-        expect(await qmpSocketClients(qmpSocket, pid)).toEqual({ connected: 1, queued: 0 });
+        expect(qmpSocketClients(qmpSocket, pid)).toEqual({ connected: 1, queued: 0, closed: 0 });
         const blind = await rejection(QmpClient.connect(qmpSocket, { greetingTimeoutMs: 150 }));
         expect(blind).toBeInstanceOf(QmpBusyError);
         expect((blind as QmpBusyError).seenHeld).toBe(false);
-        expect(await qmpSocketClients(qmpSocket, pid)).toEqual({ connected: 1, queued: 1 });
+        expect(qmpSocketClients(qmpSocket, pid)).toEqual({ connected: 1, queued: 0, closed: 1 });
       } finally {
         await holder.close();
       }
@@ -304,6 +328,14 @@ describe('looking before connecting: QEMU\'s listen queue stays free for Ganeti'
     }
   });
 });
+
+/** The state letter (R, S, T…) of each thread of `pid`. */
+function threadStates(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/task`).map((t) => {
+    const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  });
+}
 
 function existsPid(pid: number): boolean {
   try {

@@ -18,24 +18,32 @@ const SERVED = '0000000067fddddc: 00000003 00000000 00000000 0001 03 16635 /tmp/
 const QUEUED = '0000000056f45d1c: 00000003 00000000 00000000 0001 02     0 /tmp/qx/q.sock';
 const CLIENT_END = '00000000c0ffee00: 00000003 00000000 00000000 0001 03 16634';
 const OTHER = '00000000deadbeef: 00000002 00000000 00010000 0001 01 11111 /tmp/qx/q.sock.other';
+// The same two connections once their clients closed (QEMU stopped, so not yet dropped).
+const SERVED_CLOSED = '0000000067fddddc: 00000002 00000000 00000000 0001 03 16635 /tmp/qx/q.sock';
+const QUEUED_CLOSED = '0000000056f45d1c: 00000002 00000000 00000000 0001 02     0 /tmp/qx/q.sock';
 
 describe('clientsOfSocket (the table\'s text)', () => {
   it('counts the served (state 03) and queued (state 02) connections of the one listener at the path', () => {
     const table = [HEADER, LISTENER, SERVED, QUEUED, CLIENT_END, OTHER, ''].join('\n');
-    expect(clientsOfSocket(table, '/tmp/qx/q.sock')).toEqual({ connected: 1, queued: 1 });
-    expect(clientsOfSocket([HEADER, LISTENER].join('\n'), '/tmp/qx/q.sock')).toEqual({ connected: 0, queued: 0 });
+    expect(clientsOfSocket(table, '/tmp/qx/q.sock')).toEqual({ connected: 1, queued: 1, closed: 0 });
+    expect(clientsOfSocket([HEADER, LISTENER].join('\n'), '/tmp/qx/q.sock')).toEqual({ connected: 0, queued: 0, closed: 0 });
+  });
+
+  it('counts a connection whose client has closed (RefCount no higher than the listener\'s) as closed, not as a client', () => {
+    expect(clientsOfSocket([HEADER, LISTENER, SERVED_CLOSED, QUEUED_CLOSED].join('\n'), '/tmp/qx/q.sock')).toEqual({ connected: 0, queued: 0, closed: 2 });
+    expect(clientsOfSocket([HEADER, LISTENER, SERVED_CLOSED, QUEUED].join('\n'), '/tmp/qx/q.sock')).toEqual({ connected: 0, queued: 1, closed: 1 });
   });
 
   it('matches the whole path: a longer or shorter name is another socket', () => {
     const table = [HEADER, LISTENER, SERVED, OTHER].join('\n');
-    expect(clientsOfSocket(table, '/tmp/qx/q.sock.other')).toEqual({ connected: 0, queued: 0 });
+    expect(clientsOfSocket(table, '/tmp/qx/q.sock.other')).toEqual({ connected: 0, queued: 0, closed: 0 });
     expect(clientsOfSocket(table, '/tmp/qx/q')).toBeUndefined();
   });
 
   it('reads a path with spaces', () => {
     const p = '/run/a dir/q.sock';
     const table = [HEADER, LISTENER.replace('/tmp/qx/q.sock', p), SERVED.replace('/tmp/qx/q.sock', p)].join('\n');
-    expect(clientsOfSocket(table, p)).toEqual({ connected: 1, queued: 0 });
+    expect(clientsOfSocket(table, p)).toEqual({ connected: 1, queued: 0, closed: 0 });
   });
 
   it('cannot say without exactly one listener: none (another namespace, not bound under that name) or two (renamed)', () => {
@@ -45,7 +53,7 @@ describe('clientsOfSocket (the table\'s text)', () => {
   });
 
   it('adds up the tables of two namespaces: the listener in one, the connections in the other', () => {
-    expect(clientsOfSocket([[HEADER, LISTENER].join('\n'), [HEADER, SERVED, QUEUED].join('\n')], '/tmp/qx/q.sock')).toEqual({ connected: 1, queued: 1 });
+    expect(clientsOfSocket([[HEADER, LISTENER].join('\n'), [HEADER, SERVED, QUEUED].join('\n')], '/tmp/qx/q.sock')).toEqual({ connected: 1, queued: 1, closed: 0 });
   });
 });
 
@@ -66,21 +74,24 @@ describe('qmpSocketHolder (this process\'s table) against a real listening socke
     return { socket, server };
   }
 
-  it('free with no client, held while one is connected, free again once the server has closed its side', async () => {
+  it('free with no client, held while one is connected, free once the client has closed (the server\'s side still open), gone once that closes too', async () => {
     const { socket, server } = await listening();
-    expect(await qmpSocketHolder(socket)).toBe('free');
+    expect(qmpSocketHolder(socket)).toBe('free');
     const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
     const client = net.connect(socket);
     cleanup.push(() => void client.destroy());
     const served = await accepted;
-    expect(await qmpSocketHolder(socket)).toBe('held');
-    expect(await qmpSocketClients(socket)).toEqual({ connected: 1, queued: 0 });
+    expect(qmpSocketHolder(socket)).toBe('held');
+    expect(qmpSocketClients(socket)).toEqual({ connected: 1, queued: 0, closed: 0 });
     client.destroy();
+    await waitFor(() => qmpSocketClients(socket)?.closed === 1, { what: 'the client\'s close to show' });
+    expect(qmpSocketHolder(socket)).toBe('free');
+    expect(qmpSocketClients(socket)).toEqual({ connected: 0, queued: 0, closed: 1 });
     served.destroy();
-    await waitFor(async () => (await qmpSocketHolder(socket)) === 'free', { what: 'the served connection to leave the table' });
+    await waitFor(() => qmpSocketClients(socket)?.closed === 0, { what: 'the served connection to leave the table' });
   });
 
   it('unknown where nothing listens under that name', async () => {
-    expect(await qmpSocketHolder(path.join(os.tmpdir(), 'pb-holders-none', 'q.sock'))).toBe('unknown');
+    expect(qmpSocketHolder(path.join(os.tmpdir(), 'pb-holders-none', 'q.sock'))).toBe('unknown');
   });
 });
