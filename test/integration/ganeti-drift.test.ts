@@ -13,7 +13,10 @@ import { compareWithGaneti, type GanetiComparison } from '../../src/ganeti/compa
 import { planGanetiRequest } from '../../src/actions/plan-ganeti.js';
 import { ganetiInstanceOf } from '../../src/ganeti/view.js';
 import { computeDrift } from '../../src/live/drift.js';
-import { withQmp } from '../../src/qmp/client.js';
+import { QmpClient, withQmp } from '../../src/qmp/client.js';
+import { QmpBusyError } from '../../src/qmp/errors.js';
+import { qmpSocketClients } from '../../src/qmp/socket-holders.js';
+import { qemuPidOption } from '../../src/runtime/root.js';
 import { KVM_ROOT, MASTER_NODE, ganetiSkipReason, qemuSideOf, useGanetiCluster } from '../helpers/ganeti-cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -157,6 +160,41 @@ describe.skipIf(skip !== undefined)("Ganeti's configuration against the node, on
     expect(c.notes).toEqual([]); // nothing reached QEMU: no drive left behind
     await modify({ disks: [['remove', 'busy', {}]], hotplug: true }, 'hot-remove of a disk the node never had');
     expect((await compare()).marks).toEqual([]);
+  });
+
+  it("plugboard asking while someone holds the QMP socket does not connect (it reads QEMU's socket table): Ganeti's hotplug waits its turn behind the holder and succeeds", async () => {
+    await cluster.ensureInstance(INST, { running: true });
+    const socket = path.join(KVM_ROOT, 'ctrl', `${INST}.qmp`);
+    // QEMU runs in the cluster's network namespace: its listener is in its own table, found by its pid.
+    const { qemuPid } = qemuPidOption(KVM_ROOT, INST);
+    expect(qemuPid).toBeGreaterThan(0);
+    await waitFor(() => qmpSocketClients(socket, qemuPid)?.connected === 0, { what: 'no client on the QMP socket' });
+    const holder = await QmpClient.connect(socket, { qemuPid });
+    let job: ReturnType<typeof modify> | undefined;
+    try {
+      // What the view's refresh and show --live do, three times: busy, seen in the table, not queued.
+      for (let i = 0; i < 3; i++) {
+        const err = await withQmp(socket, { greetingTimeoutMs: 200, qemuPid }, () => Promise.resolve()).then(
+          () => new Error('connected to a held socket'),
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(QmpBusyError);
+        expect((err as QmpBusyError).seenHeld).toBe(true);
+      }
+      expect(qmpSocketClients(socket, qemuPid)).toEqual({ connected: 1, queued: 0, closed: 0 });
+      job = modify(planGanetiRequest({ kind: 'disk-add', instance: INST, disk: { size: 16, name: 'turn' } }, { running: true }).request.body, 'hot-add disk behind a holder');
+      job.catch(() => undefined); // awaited below; a failed wait must not leave it unhandled
+      // Ganeti's connect (5 s timeout) gets a place in QEMU's queue; then the holder lets go.
+      await waitFor(() => (qmpSocketClients(socket, qemuPid)?.queued ?? 0) >= 1, { timeoutMs: 30_000, intervalMs: 5, what: "Ganeti's connect to wait behind the holder" });
+    } finally {
+      await holder.close();
+    }
+    const r = await job;
+    expect(r.status).toBe('success');
+    expect(r.hotplugFailed).toEqual([]);
+    expect(r.devices[0]?.hotplug).toBe('done');
+    expect((await compare()).marks).toEqual([]);
+    expect((await modify(planGanetiRequest({ kind: 'disk-remove', instance: INST, disk: 'turn' }, { running: true }).request.body, 'hot-remove disk')).devices[0]?.hotplug).toBe('done');
   });
 
   it("a change made without hotplug on a running instance: in Ganeti's configuration, not on the node until the next start", async () => {
