@@ -7,9 +7,11 @@
  * bound, the socket closed on every path. Split, the parts would have to be read together anyway.)
  *
  * Use it connect → work → close (`withQmp`): QEMU serves ONE client per QMP socket and Ganeti
- * itself needs `ctrl/NAME.qmp`, so the tool never holds an instance's socket while idle. A socket
- * held by someone else shows up as a connect that succeeds but brings no greeting: that is reported
- * as QmpBusyError after `greetingTimeoutMs`.
+ * itself needs `ctrl/NAME.qmp`, so the tool never holds an instance's socket while idle. Before it
+ * connects it looks in the kernel's socket table (./socket-holders.ts): while someone else holds the
+ * socket it waits there, not in QEMU's short listen queue, and reports QmpBusyError after
+ * `greetingTimeoutMs`. Where the table cannot tell, a held socket shows up as a connect that
+ * succeeds but brings no greeting: QmpBusyError after `greetingTimeoutMs` too.
  *
  * Protocol decisions (QEMU 7.2 behaviour measured on this machine kind: docs/qemu-ganeti-facts.md,
  * "One client per QMP socket" and "QMP's cost is in the bytes"):
@@ -38,7 +40,7 @@
  */
 import net from 'node:net';
 import { InternalError, messageOf, PlugboardError } from '../errors.js';
-import { qmpSocketHolder } from './socket-holders.js';
+import { waitUntilUnheld } from './socket-holders.js';
 import {
   HmpCommandError,
   QmpAbortedError,
@@ -119,8 +121,6 @@ export interface QmpConnectOptions {
   qemuPid?: number;
 }
 
-/** The longest pause between two looks at the socket table while QEMU has another client. */
-const HOLDER_POLL_MS = 20;
 /** The least time left for the greeting once the socket was seen free. */
 const MIN_GREETING_AFTER_WAIT_MS = 250;
 
@@ -768,36 +768,6 @@ export class QmpClient {
 
   private unexpected(what: string): QmpProtocolError {
     return new QmpProtocolError(this.socketPath, 'unexpected', `QMP protocol error on ${this.socketPath}: ${what}`);
-  }
-}
-
-/**
- * Waits while the kernel's socket table shows QEMU with a live client, at most `timeoutMs`; returns
- * how long it waited (0: free or unknown at once). Still held at the deadline → QmpBusyError. Looks
- * again after 1, 2, 4… ms, at most HOLDER_POLL_MS apart (a look is one read of the table, ~30 µs).
- */
-async function waitUntilUnheld(socketPath: string, timeoutMs: number, options: QmpConnectOptions): Promise<number> {
-  const started = Date.now();
-  const signal = options.signal;
-  for (let look = 0; ; look++) {
-    if (signal?.aborted) throw new QmpAbortedError('connect', socketPath, { cause: signal.reason });
-    if (qmpSocketHolder(socketPath, options.qemuPid) !== 'held') return Date.now() - started;
-    const waited = Date.now() - started;
-    if (waited >= timeoutMs) throw new QmpBusyError(socketPath, timeoutMs, { seenHeld: true });
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(new QmpAbortedError('connect', socketPath, { cause: signal?.reason }));
-      };
-      const timer = setTimeout(
-        () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        Math.min(HOLDER_POLL_MS, 2 ** look, timeoutMs - waited),
-      );
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
   }
 }
 

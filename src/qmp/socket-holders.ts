@@ -28,9 +28,13 @@
  * connects as before and relies on the greeting timeout.
  */
 import { readFileSync, readlinkSync } from 'node:fs';
+import { QmpAbortedError, QmpBusyError } from './errors.js';
 
 /** The flag of a listening socket in /proc/net/unix (__SO_ACCEPTCON). */
 const ACCEPTING = 0x10000;
+
+/** The longest pause between two looks at the socket table while QEMU has another client. */
+const HOLDER_POLL_MS = 20;
 
 export interface SocketClients {
   /** Accepted connections whose client is there: QEMU serves one, so more than 0 means held. */
@@ -144,4 +148,38 @@ export function qmpSocketHolder(socketPath: string, qemuPid?: number): 'held' | 
   const clients = qmpSocketClients(socketPath, qemuPid);
   if (!clients) return 'unknown';
   return clients.connected + clients.queued > 0 ? 'held' : 'free';
+}
+
+/**
+ * Waits while the kernel's socket table shows QEMU with a live client, at most `timeoutMs`; returns
+ * how long it waited (0: free or unknown at once). Still held at the deadline → QmpBusyError. Looks
+ * again after 1, 2, 4… ms, at most HOLDER_POLL_MS apart (a look is one read of the table, ~30 µs).
+ */
+export async function waitUntilUnheld(
+  socketPath: string,
+  timeoutMs: number,
+  options: { signal?: AbortSignal | undefined; qemuPid?: number | undefined },
+): Promise<number> {
+  const started = Date.now();
+  const signal = options.signal;
+  for (let look = 0; ; look++) {
+    if (signal?.aborted) throw new QmpAbortedError('connect', socketPath, { cause: signal.reason });
+    if (qmpSocketHolder(socketPath, options.qemuPid) !== 'held') return Date.now() - started;
+    const waited = Date.now() - started;
+    if (waited >= timeoutMs) throw new QmpBusyError(socketPath, timeoutMs, { seenHeld: true });
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(new QmpAbortedError('connect', socketPath, { cause: signal?.reason }));
+      };
+      const timer = setTimeout(
+        () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        Math.min(HOLDER_POLL_MS, 2 ** look, timeoutMs - waited),
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
 }

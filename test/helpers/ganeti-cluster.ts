@@ -48,7 +48,7 @@ import { withQmp } from '../../src/qmp/client.js';
 import { loadRuntimeFile } from '../../src/runtime/load.js';
 import type { RuntimeFile } from '../../src/runtime/types.js';
 import { findClusterScript, ganetiSkipReason, withLease, withLeaseLock, withRapiUp, type GanetiRun } from '../setup/ganeti-lease.js';
-import { waitFor } from './wait.js';
+import { waitFor, within } from './wait.js';
 
 export { ganetiSkipReason, findClusterScript };
 
@@ -284,36 +284,22 @@ export function useGanetiCluster(): GanetiCluster {
     },
     async waitGuestReady(instance, timeoutMs = 120_000) {
       const sock = path.join(KVM_ROOT, 'ctrl', `${instance}.serial`);
-      await waitFor(() => existsSync(sock), { timeoutMs, what: `${sock}` });
-      await new Promise<void>((resolve, reject) => {
-        let s: net.Socket;
-        let text = '';
-        const timer = setTimeout(() => {
-          s.destroy();
-          reject(new Error(`the guest of ${instance} did not print 'gnt-tiny-guest: ready' within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const connect = (): void => {
-          s = net.connect(sock);
-          s.on('data', (d: Buffer) => {
-            text = (text + d.toString('latin1')).slice(-4096);
-            if (text.includes('gnt-tiny-guest: ready')) {
-              clearTimeout(timer);
-              s.destroy();
-              resolve();
-            }
-          });
-          s.on('error', (err: NodeJS.ErrnoException) => {
-            // The socket file exists from QEMU's bind(2); a connect before its listen(2) is refused.
-            if (err.code === 'ECONNREFUSED') {
-              setTimeout(connect, 50);
-              return;
-            }
-            clearTimeout(timer);
-            reject(err);
-          });
-        };
-        connect();
-      });
+      const deadline = Date.now() + timeoutMs;
+      let text = '';
+      let ready: () => void = () => undefined;
+      const seen = new Promise<void>((resolve) => (ready = resolve));
+      const onData = (d: Buffer) => {
+        text = (text + d.toString('latin1')).slice(-4096);
+        if (text.includes('gnt-tiny-guest: ready')) ready();
+      };
+      // The socket file exists from QEMU's bind(2); a connect before its listen(2) is refused: try
+      // again until it is taken.
+      const s = await waitFor(() => connectUnlessRefused(sock, onData), { timeoutMs, what: `QEMU to listen on ${sock}` });
+      try {
+        await within(seen, Math.max(1, deadline - Date.now()), `the guest of ${instance} to print 'gnt-tiny-guest: ready'`);
+      } finally {
+        s.destroy();
+      }
     },
     async withRapiStopped(work, options = {}) {
       // Under the lease lock, once no test of another file needs RAPI up (withRapiUp).
@@ -425,6 +411,23 @@ export function useGanetiCluster(): GanetiCluster {
   }, 60_000);
 
   return cluster;
+}
+
+/**
+ * A connection to `sock` that feeds `onData`, or undefined while nothing listens there yet (no
+ * file, or ECONNREFUSED); any other error rejects.
+ */
+function connectUnlessRefused(sock: string, onData: (d: Buffer) => void): Promise<net.Socket | undefined> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(sock);
+    s.on('data', onData);
+    s.once('connect', () => resolve(s));
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      s.destroy();
+      if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') resolve(undefined);
+      else reject(err);
+    });
+  });
 }
 
 /**
