@@ -12,6 +12,7 @@ import { runAction } from '../../src/usecases/run-action.js';
 import { compareWithGaneti, type GanetiComparison } from '../../src/ganeti/compare.js';
 import { planGanetiRequest } from '../../src/actions/plan-ganeti.js';
 import { ganetiInstanceOf } from '../../src/ganeti/view.js';
+import { readJobResult } from '../../src/ganeti/job.js';
 import { computeDrift } from '../../src/live/drift.js';
 import { QmpClient, withQmp } from '../../src/qmp/client.js';
 import { QmpBusyError } from '../../src/qmp/errors.js';
@@ -170,7 +171,7 @@ describe.skipIf(skip !== undefined)("Ganeti's configuration against the node, on
     expect(qemuPid).toBeGreaterThan(0);
     await waitFor(() => qmpSocketClients(socket, qemuPid)?.connected === 0, { what: 'no client on the QMP socket' });
     const holder = await QmpClient.connect(socket, { qemuPid });
-    let job: ReturnType<typeof modify> | undefined;
+    let job: ReturnType<typeof cluster.job> | undefined;
     try {
       // What the view's refresh and show --live do, three times: busy, seen in the table, not queued.
       for (let i = 0; i < 3; i++) {
@@ -181,11 +182,20 @@ describe.skipIf(skip !== undefined)("Ganeti's configuration against the node, on
         expect(err).toBeInstanceOf(QmpBusyError);
         expect((err as QmpBusyError).seenHeld).toBe(true);
       }
-      expect(qmpSocketClients(socket, qemuPid)).toEqual({ connected: 1, queued: 0, closed: 0 });
-      job = modify(planGanetiRequest({ kind: 'disk-add', instance: INST, disk: { size: 16, name: 'turn' } }, { running: true }).request.body, 'hot-add disk behind a holder');
+      // Nothing of plugboard's waits in QEMU's queue. (A live connection may: Ganeti's own instance
+      // info, asked by other tests' RAPI reads, connects to every instance's QMP socket.)
+      expect(qmpSocketClients(socket, qemuPid)).toMatchObject({ connected: 1, closed: 0 });
+      const id = await cluster.client().modify(INST, planGanetiRequest({ kind: 'disk-add', instance: INST, disk: { size: 16, name: 'turn' } }, { running: true }).request.body);
+      job = cluster.job(id, 'hot-add disk behind a holder');
       job.catch(() => undefined); // awaited below; a failed wait must not leave it unhandled
-      // Ganeti's connect (5 s timeout) gets a place in QEMU's queue; then the holder lets go.
-      await waitFor(() => (qmpSocketClients(socket, qemuPid)?.queued ?? 0) >= 1, { timeoutMs: 30_000, intervalMs: 5, what: "Ganeti's connect to wait behind the holder" });
+      // The master logs this just before the node connects to QMP; Ganeti's connect (5 s timeout)
+      // then waits in QEMU's queue, and the holder lets go.
+      await waitFor(async () => readJobResult(await cluster.client().job(id)).log.some((l) => l.message.includes('Trying to hotplug device')), {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+        what: 'the job to start its hotplug',
+      });
+      await waitFor(() => (qmpSocketClients(socket, qemuPid)?.queued ?? 0) >= 1, { timeoutMs: 4_000, intervalMs: 5, what: "Ganeti's connect to wait behind the holder" });
     } finally {
       await holder.close();
     }
