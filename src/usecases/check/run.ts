@@ -220,7 +220,9 @@ async function runCheck(root: string, name: string, opts: MigrationCheckOptions)
     if (opts.keepLog) result.log = await readLog();
     return result;
   } catch (err) {
-    if (timedOut) {
+    // The deadline also bounds each wait inside (the greeting, the wait for a busy socket), so a wait
+    // can give up in the same millisecond as the timer: whichever fires first, it is the deadline.
+    if (timedOut || Date.now() >= deadline) {
       throw new MigrationCheckError(`the migration check of ${name} did not finish within ${timeoutMs} ms (while ${step})`, await readLog(), { cause: err });
     }
     throw err;
