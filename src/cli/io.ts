@@ -63,6 +63,27 @@ export function terminalIo(io: CliIo): TerminalIo {
   return { stdout: safe(io.stdout), stderr: safe(io.stderr), env: io.env, escaped: () => escaped };
 }
 
+/**
+ * Node prints warnings (process.emitWarning: a view or transcript listener that threw, with the
+ * error's text, which may quote QEMU; a deprecation in a dependency) on stderr itself, raw. Routed
+ * here, they leave through `io` like every other stderr line, so the same escaping applies. Node's
+ * format is kept (`(node:PID) [CODE] Name: message`); with `--no-warnings` (no listener of Node's)
+ * nothing is printed, as before. Returns what puts Node's own printer back.
+ */
+export function routeWarnings(io: CliIo): () => void {
+  const nodes = process.listeners('warning');
+  if (nodes.length === 0) return () => {};
+  const ours = (w: Error & { code?: string }): void => {
+    io.stderr(`(node:${process.pid}) ${w.code ? `[${w.code}] ` : ''}${w.name}: ${w.message}\n`);
+  };
+  for (const l of nodes) process.removeListener('warning', l);
+  process.on('warning', ours);
+  return () => {
+    process.removeListener('warning', ours);
+    for (const l of nodes) process.on('warning', l);
+  };
+}
+
 /** The line main() prints on stderr when the output held escaped characters. */
 export function escapedNoteLine(count: number): string {
   return `plugboard: note: ${escapedNote(count)}\n`;

@@ -5,7 +5,7 @@
 import type { Command as CommandType } from 'commander';
 import { Command, CommanderError, Option } from './commander.js';
 import { ExitCode, messageOf, PlugboardError } from '../errors.js';
-import { type CliIo, escapedNoteLine, processIo, terminalIo } from './io.js';
+import { type CliIo, escapedNoteLine, processIo, routeWarnings, terminalIo } from './io.js';
 import { registerCoreCommands } from './commands.js';
 import { registerLiveCommands } from './live-commands.js';
 import { registerCheckCommand } from './check.js';
@@ -18,6 +18,7 @@ import { registerDowngradeCommand } from './downgrade.js';
  */
 export async function main(argv: string[], rawIo: CliIo = processIo): Promise<number> {
   const io = terminalIo(rawIo);
+  if (rawIo === processIo) routeWarnings(io);
   const code = await run(argv, io);
   if (io.escaped() > 0) rawIo.stderr(escapedNoteLine(io.escaped()));
   return code;

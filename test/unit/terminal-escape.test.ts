@@ -9,7 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { displayWidth, fit, truncate, wrapLines } from '../../components/text.js';
-import { printJson, terminalIo, type CliIo } from '../../src/cli/io.js';
+import { printJson, routeWarnings, terminalIo, type CliIo } from '../../src/cli/io.js';
+import { waitFor } from '../helpers/wait.js';
 import { countUnsafe, escapeForTerminal, hasUnsafe, jsonForTerminal, terminalPieces } from '../../src/text/terminal.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -83,6 +84,29 @@ describe('the CLI boundary', () => {
     // The JSON's characters are JSON escapes (exact values), not the boundary's.
     expect(io.escaped()).toBe(3);
     expect(JSON.parse(c.out().split('\n').slice(1).join('\n'))).toEqual({ id: 'evil\u001b]0;x\u0007\u009b\u202e' });
+  });
+
+  it("routes Node's warnings (a listener that threw, quoting QEMU) through the same escaping, and puts Node's printer back", async () => {
+    const printed: string[] = [];
+    const nodePrinter = (w: Error): void => void printed.push(w.message);
+    process.on('warning', nodePrinter);
+    const c = capture();
+    const io = terminalIo(c.io);
+    const restore = routeWarnings(io);
+    try {
+      process.emitWarning('transcript subscriber failed: Error: device evil\u001b]52;c;aGk=\u0007 gone', { code: 'PB1' });
+      await waitFor(() => c.err() !== '', { what: 'the warning on stderr' });
+      expect(c.err()).toBe(`(node:${process.pid}) [PB1] Warning: transcript subscriber failed: Error: device evil\\x1b]52;c;aGk=\\x07 gone\n`);
+      expect(io.escaped()).toBe(2);
+      expect(printed).toEqual([]);
+    } finally {
+      restore();
+    }
+    process.emitWarning('after');
+    await waitFor(() => printed.length > 0, { what: "Node's printer to be back" });
+    process.removeListener('warning', nodePrinter);
+    expect(printed).toEqual(['after']);
+    expect(c.err()).not.toContain('after');
   });
 
   it('is the only way main() writes: no module of the CLI writes to process.stdout or process.stderr itself', () => {
