@@ -20,8 +20,15 @@
  *   a byte, depending on the load; the former `"pb-7"` strings were 5 bytes more per command);
  *   lines are compact JSON for the same reason. QEMU echoes the id in the reply and replies are
  *   matched by it, so several commands may be in flight and events may come in between. The one
- *   exception is `qmp_capabilities` at connect: it is alone in flight, so it goes without id and
- *   the reply without id that follows is its answer.
+ *   exception is `qmp_capabilities` at connect: its id is `"caps"`.
+ * - Replies before the answer to our `qmp_capabilities` (after the greeting, or even before it) are
+ *   a previous client's: QEMU answers commands one at a time, and a command whose client went away
+ *   while QEMU was carrying it out is answered on the socket's next connection (measured on 7.2: a
+ *   client that sent `query-qmp-schema` and closed at once had its reply delivered to the next
+ *   client in 12 of 30 tries; a plugboard killed mid-hot-add does the same). QEMU carries out our
+ *   `qmp_capabilities` only after that command, so everything before its reply is not ours: it is
+ *   recorded in the transcript, counted (`staleReplies`) and otherwise ignored, never matched to
+ *   one of our ids (which count from 1 in every process, so they would match).
  * - Commands issued in the same tick (a pipelined batch) go out in ONE write (see send); `flush()`
  *   writes them at once, for a caller with CPU work to do while QEMU reads them.
  * - Otherwise a reply WITHOUT an id can only be QEMU's answer to a line it could not parse (`JSON
@@ -57,8 +64,12 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 15_000;
 export const DEFAULT_EVENT_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_BUFFERED_EVENTS = 1_000;
-/** The pending key of the `qmp_capabilities` sent without id at connect (ids count from 1). */
-const NO_ID = 0;
+/** How long a closed connection stays open for the replies QEMU still owes it (see close). */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 2_000;
+/** The pending key of the `qmp_capabilities` sent at connect (ids count from 1)… */
+const CAPS_KEY = 0;
+/** …and its id on the wire: a string, so that no numeric id of any plugboard process matches it. */
+const CAPS_ID = 'caps';
 /** Ids of abandoned requests remembered to recognise their late replies. */
 const MAX_ABANDONED_IDS = 1_000;
 
@@ -119,6 +130,8 @@ export interface QmpConnectOptions {
   lookBeforeConnect?: boolean;
   /** QEMU's pid, whose socket table is read too: for a QEMU in another network namespace. */
   qemuPid?: number;
+  /** How long a closed connection waits for replies QEMU still owes it (default 2000 ms; see close). */
+  drainTimeoutMs?: number;
 }
 
 /** The least time left for the greeting once the socket was seen free. */
@@ -171,7 +184,8 @@ interface EventWaiter {
   reject: (err: Error) => void;
 }
 
-type Phase = 'connecting' | 'greeting' | 'ready' | 'closed';
+/** `draining`: closed for its user, the socket still open until QEMU has answered (see close). */
+type Phase = 'connecting' | 'greeting' | 'ready' | 'draining' | 'closed';
 
 export class QmpClient {
   readonly socketPath: string;
@@ -184,11 +198,16 @@ export class QmpClient {
   private greetingValue: QmpGreeting | undefined;
   private onGreeting: ((g: QmpGreeting) => void) | undefined;
   private nextId = 1;
-  /** Until the `qmp_capabilities` of connect is answered (it is sent without id: see execute). */
+  /** Until the `qmp_capabilities` of connect is answered: replies before it are not ours. */
   private negotiating = true;
+  /** Replies that came before the answer to our `qmp_capabilities`: a previous client's. */
+  staleReplies = 0;
+  private capsSent = false;
   private readonly pending = new Map<number, Pending>();
   private readonly abortWatches = new Map<AbortSignal, { callbacks: Set<() => void>; listener: () => void }>();
   private readonly abandoned = new Set<number>();
+  /** Replies QEMU owes and will soon send: held on to by close (see there). */
+  private readonly owed = new Set<number>();
   /** Whether writes are corked until the end of this tick (see send). */
   private corked = false;
   /** Lines written by another process in progress (executeWrittenBy); own lines wait in `held`. */
@@ -205,6 +224,8 @@ export class QmpClient {
   private chunks: Buffer[] = [];
   private chunkBytes = 0;
   private closeError: Error | undefined;
+  private readonly drainTimeoutMs: number;
+  private drainTimer: NodeJS.Timeout | undefined;
   private readonly socketClosed: Promise<void>;
   private detachSignal: (() => void) | undefined;
 
@@ -214,6 +235,7 @@ export class QmpClient {
     this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.maxBufferedEvents = options.maxBufferedEvents ?? DEFAULT_MAX_BUFFERED_EVENTS;
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.socket = net.createConnection({ path: socketPath });
     this.socketClosed = new Promise((resolve) => this.socket.once('close', () => resolve()));
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -235,16 +257,17 @@ export class QmpClient {
     }
     const client = new QmpClient(socketPath, options);
     if (signal) {
-      const onAbort = () => client.fail(new QmpAbortedError('QMP work', socketPath, { cause: signal.reason }));
+      const onAbort = () => {
+        const err = new QmpAbortedError('QMP work', socketPath, { cause: signal.reason });
+        if (client.phase !== 'closed' && client.phase !== 'draining') client.shutdown(err, () => err, { drain: true });
+      };
       signal.addEventListener('abort', onAbort, { once: true });
       client.detachSignal = () => signal.removeEventListener('abort', onAbort);
     }
     try {
       await client.handshake(greetingTimeoutMs);
       client.phase = 'ready';
-      const negotiated = client.execute('qmp_capabilities').then(() => {
-        client.negotiating = false;
-      });
+      const negotiated = client.execute('qmp_capabilities');
       if (options.pipelineCapabilities) {
         negotiated.catch((err: unknown) => {
           client.fail(
@@ -272,7 +295,7 @@ export class QmpClient {
   }
 
   get closed(): boolean {
-    return this.phase === 'closed';
+    return this.phase === 'closed' || this.phase === 'draining';
   }
 
   /**
@@ -342,26 +365,30 @@ export class QmpClient {
     if (this.phase !== 'ready') return Promise.reject(this.closedError(step));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new QmpAbortedError(step, this.socketPath, { cause: signal.reason }));
-    // qmp_capabilities at connect is the only command in flight: no id needed to match its reply.
-    const bare = this.negotiating && command === 'qmp_capabilities' && this.pending.size === 0;
-    const id = bare ? NO_ID : this.nextId++;
+    // qmp_capabilities at connect: the first command, with its own id (see onReply).
+    const caps = this.negotiating && command === 'qmp_capabilities' && this.pending.size === 0;
+    if (caps) this.capsSent = true;
+    const id = caps ? CAPS_KEY : this.nextId++;
     const message: Record<string, unknown> = { execute: command };
     if (args !== undefined) message['arguments'] = args;
-    if (!bare) message['id'] = id;
+    message['id'] = caps ? CAPS_ID : id;
     const line = JSON.stringify(message);
     const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs;
 
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const onAbort = () => abandon(new QmpAbortedError(step, this.socketPath, { cause: signal?.reason }));
+      const onAbort = () => abandon(new QmpAbortedError(step, this.socketPath, { cause: signal?.reason }), { owed: true });
       const cleanup = () => {
         if (timer) clearTimeout(timer);
         if (signal) this.unwatchAbort(signal, onAbort);
         this.pending.delete(id);
       };
-      const abandon = (err: Error) => {
+      // Given up on: its late reply is recognised. An aborted command's reply is still owed (QEMU
+      // answers it soon: see close); one that timed out or whose line may not have gone out is not.
+      const abandon = (err: Error, options: { owed?: boolean } = {}) => {
         cleanup();
         this.rememberAbandoned(id);
+        if (options.owed) this.owed.add(id);
         reject(err);
       };
       this.pending.set(id, {
@@ -471,7 +498,7 @@ export class QmpClient {
     for (const e of this.events) {
       if (e.seq > since && matches(e)) return Promise.resolve(e);
     }
-    if (this.phase === 'closed') return Promise.reject(this.closedError(what));
+    if (this.closed) return Promise.reject(this.closedError(what));
     if (signal?.aborted) return Promise.reject(new QmpAbortedError(what, this.socketPath, { cause: signal.reason }));
 
     return new Promise<QmpEvent>((resolve, reject) => {
@@ -508,10 +535,21 @@ export class QmpClient {
   /**
    * Closes the connection and releases the socket (QEMU then serves the next client). Pending
    * requests and event waits reject with QmpConnectError(reason 'closed'). Safe to call twice.
+   *
+   * QEMU still carries out a command whose client has gone, and sends the reply to the socket's NEXT
+   * client, ahead of the answer to its `qmp_capabilities` (measured on 7.2, see the header). Ganeti's
+   * client takes the first reply after its `qmp_capabilities` for the answer to it, and each later
+   * reply for the answer to the command before: its list of supported commands comes out empty and
+   * its hotplug fails ("does not support the 'device_add' QMP command"). So while QEMU still owes
+   * this connection replies (a command in flight, e.g. pipelined behind one that failed, or one
+   * given up on by an abort), the socket stays open, read and ignored, until they have come or
+   * `drainTimeoutMs` has passed; the caller is not kept waiting (only the returned promise waits).
+   * A command that timed out is not waited for again: QEMU has not answered it for its whole
+   * timeout, and the socket is not held longer for it.
    */
   async close(): Promise<void> {
-    if (this.phase !== 'closed') {
-      this.shutdown(undefined, (step) => this.closedError(step));
+    if (this.phase !== 'closed' && this.phase !== 'draining') {
+      this.shutdown(undefined, (step) => this.closedError(step), { drain: true });
     }
     await this.socketClosed;
   }
@@ -584,7 +622,7 @@ export class QmpClient {
 
   private endExternalWrite(): void {
     this.externalWrites--;
-    if (this.externalWrites > 0 || this.held.length === 0 || this.phase === 'closed') return;
+    if (this.externalWrites > 0 || this.held.length === 0 || this.phase !== 'ready') return;
     const lines = this.held;
     this.held = [];
     this.socket.write(lines.map((l) => `${l}\n`).join(''));
@@ -636,7 +674,7 @@ export class QmpClient {
       return;
     }
     if (typeof msg['event'] === 'string') {
-      this.onEvent(msg);
+      if (this.phase !== 'draining') this.onEvent(msg);
       return;
     }
     if (isObject(msg['QMP'])) {
@@ -656,16 +694,31 @@ export class QmpClient {
   private onReply(msg: Record<string, unknown>): void {
     const id = msg['id'];
     const error = isObject(msg['error']) ? msg['error'] : undefined;
-    if (!this.greetingValue) {
-      this.fail(this.unexpected(`a reply before the QMP greeting: ${excerpt(JSON.stringify(msg))}`));
+    if (this.phase === 'draining') {
+      if (this.negotiating) {
+        if (id !== CAPS_ID) return; // a previous client's (see the header)
+        this.negotiating = false;
+      } else if (typeof id === 'number') {
+        this.abandoned.delete(id);
+        this.owed.delete(id);
+      }
+      if (this.owed.size === 0) this.endDrain();
       return;
     }
-    if (id === undefined && this.pending.has(NO_ID)) {
-      this.settle(NO_ID, error, msg);
+    if (this.negotiating) {
+      if (id === CAPS_ID && this.greetingValue && this.pending.has(CAPS_KEY)) {
+        this.negotiating = false; // now, not in a later tick: the next reply may be in this chunk
+        this.settle(CAPS_KEY, error, msg);
+      } else {
+        this.staleReplies++; // a previous client's (see the header); the transcript has the line
+      }
       return;
     }
     if (typeof id !== 'number' || !this.pending.has(id)) {
-      if (typeof id === 'number' && this.abandoned.delete(id)) return; // late reply to a timed-out/aborted request
+      if (typeof id === 'number' && this.abandoned.delete(id)) {
+        this.owed.delete(id);
+        return; // late reply to a timed-out/aborted request
+      }
       const why =
         id === undefined
           ? error
@@ -715,6 +768,7 @@ export class QmpClient {
   }
 
   private onSocketError(err: NodeJS.ErrnoException): void {
+    if (this.phase === 'draining') return this.endDrain();
     if (this.phase === 'closed') return;
     if (this.phase === 'connecting') {
       this.fail(err.code === 'EAGAIN' ? new QmpBusyError(this.socketPath, undefined, { cause: err }) : QmpConnectError.fromSocketError(this.socketPath, err));
@@ -728,6 +782,7 @@ export class QmpClient {
   }
 
   private onSocketClose(): void {
+    if (this.phase === 'draining') return this.endDrain();
     if (this.phase === 'closed') return;
     if (!this.greetingValue) {
       this.fail(new QmpProtocolError(this.socketPath, 'closed', `QEMU closed ${this.socketPath} before sending its QMP greeting`));
@@ -741,20 +796,47 @@ export class QmpClient {
 
   /** Ends the connection because of `err`; every waiter rejects with it. Returns `err`. */
   private fail(err: Error): Error {
-    if (this.phase !== 'closed') this.shutdown(err, () => err);
+    if (this.phase === 'draining') this.endDrain();
+    else if (this.phase !== 'closed') this.shutdown(err, () => err);
     return err;
   }
 
-  private shutdown(cause: Error | undefined, errorFor: (step: string) => Error): void {
-    this.phase = 'closed';
+  /**
+   * Ends the connection for its user: every wait rejects (`errorFor`), the close listeners run. The
+   * socket is destroyed now, or — `drain`, with the stream in step and replies still owed (commands
+   * in flight, or given up on) — once QEMU has sent them or `drainTimeoutMs` has passed (see close).
+   */
+  private shutdown(cause: Error | undefined, errorFor: (step: string) => Error, options: { drain?: boolean } = {}): void {
+    const greeted = this.phase === 'ready';
     this.closeError = cause;
     this.detachSignal?.();
-    this.chunks = [];
-    this.chunkBytes = 0;
-    this.socket.destroy();
+    for (const [id] of this.pending) {
+      if (id === CAPS_KEY) continue; // its reply is recognised by `negotiating` (id "caps")
+      this.rememberAbandoned(id);
+      this.owed.add(id);
+    }
+    // Lines held behind another process's write were never sent: nothing is owed for them.
+    for (const line of this.held.splice(0)) this.owed.delete((JSON.parse(line) as { id?: number }).id ?? -1);
+    const owed = this.owed.size > 0 || (this.negotiating && this.capsSent);
+    this.phase = options.drain && greeted && owed ? 'draining' : 'closed';
+    if (this.phase === 'closed') this.destroySocket();
+    else this.drainTimer = setTimeout(() => this.endDrain(), this.drainTimeoutMs);
     for (const p of [...this.pending.values()]) p.reject(errorFor(`reply to ${p.command}`));
     for (const w of [...this.eventWaiters]) w.reject(errorFor(w.what));
     for (const l of [...this.listeners.close]) callSafely(() => l(cause), 'QMP close listener');
+  }
+
+  private endDrain(): void {
+    if (this.phase !== 'draining') return;
+    this.phase = 'closed';
+    clearTimeout(this.drainTimer);
+    this.destroySocket();
+  }
+
+  private destroySocket(): void {
+    this.chunks = [];
+    this.chunkBytes = 0;
+    this.socket.destroy();
   }
 
   private closedError(step: string): Error {

@@ -14,7 +14,7 @@ import { QmpClient, withQmp, type QmpEvent } from '../../src/qmp/client.js';
 import { HmpCommandError, QmpAbortedError, QmpBusyError, QmpCommandError, QmpConnectError, QmpProtocolError, QmpTimeoutError } from '../../src/qmp/errors.js';
 import { Transcript } from '../../src/qmp/transcript.js';
 import { PlugboardError } from '../../src/errors.js';
-import { FakeQmpServer, type FakeQmpConnection, type FakeQmpOptions } from '../helpers/fake-qmp.js';
+import { FakeQmpServer, QEMU_72_GREETING, type FakeQmpConnection, type FakeQmpOptions } from '../helpers/fake-qmp.js';
 import { waitFor, within } from '../helpers/wait.js';
 
 let fakes: FakeQmpServer[] = [];
@@ -64,9 +64,8 @@ describe('QmpClient connect', () => {
     expect(client.greeting.version).toEqual({ major: 7, minor: 2, micro: 22, package: 'Debian 1:7.2+dfsg-7+deb12u18+b3' });
     expect(client.greeting.capabilities).toEqual(['oob']);
     expect(conn.commands.map((c) => c.execute)).toEqual(['qmp_capabilities']);
-    // QEMU 7.2 reads one byte per main-loop iteration: compact JSON, no id on the capabilities
-    // (alone in flight), a short numeric id on the others.
-    expect(conn.commands[0]!.raw).toBe('{"execute":"qmp_capabilities"}');
+    // QEMU 7.2 reads one byte per main-loop iteration: compact JSON, a short id.
+    expect(conn.commands[0]!.raw).toBe('{"execute":"qmp_capabilities","id":"caps"}');
   });
 
   it('reports a socket that never greets as busy within the greeting timeout, and closes it', async () => {
@@ -144,7 +143,7 @@ describe('QmpClient connect', () => {
     const reply = client.execute('query-status');
     const caps = await conn.nextCommand();
     const status = await conn.nextCommand();
-    expect([caps.raw, status.raw]).toEqual(['{"execute":"qmp_capabilities"}', `{"execute":"query-status","id":${String(status.id)}}`]);
+    expect([caps.raw, status.raw]).toEqual(['{"execute":"qmp_capabilities","id":"caps"}', `{"execute":"query-status","id":${String(status.id)}}`]);
     conn.reply(caps, {});
     conn.reply(status, { status: 'paused', running: false });
     await expect(reply).resolves.toEqual({ status: 'paused', running: false });
@@ -153,6 +152,44 @@ describe('QmpClient connect', () => {
     await conn.nextCommand();
     conn.send({ return: {} });
     expect(await next).toBeInstanceOf(QmpProtocolError);
+  });
+
+  it("ignores a previous client's replies that come before the answer to qmp_capabilities, even one with the id of a command in flight", async () => {
+    const server = await fake({ autoCapabilities: false });
+    const connecting = QmpClient.connect(server.path, { pipelineCapabilities: true });
+    const conn = await server.nextConnection();
+    const client = await connecting;
+    clients.push(client);
+    const reply = client.execute('query-status');
+    const caps = await conn.nextCommand();
+    const status = await conn.nextCommand();
+    expect(status.id).toBe(1);
+    // What QEMU sends a new client when the previous one left with a command in flight: its reply,
+    // whatever id that client gave (plugboard's count from 1 too; Ganeti's have none).
+    conn.send({ return: { status: 'running', running: true }, id: 1 });
+    conn.send({ return: {} });
+    conn.send({ error: { class: 'DeviceNotFound', desc: "Device 'x' not found" }, id: 'old' });
+    conn.reply(caps, {});
+    conn.reply(status, { status: 'paused', running: false });
+    await expect(reply).resolves.toEqual({ status: 'paused', running: false });
+    expect(client.staleReplies).toBe(3);
+    // After the answer to qmp_capabilities an id never sent is again a protocol error.
+    const next = rejection(client.execute('query-status'));
+    await conn.nextCommand();
+    conn.send({ return: {}, id: 1 });
+    expect(await next).toMatchObject({ reason: 'unexpected' });
+  });
+
+  it("ignores a previous client's reply that comes before the greeting", async () => {
+    const server = await fake({ greeting: false });
+    const connecting = QmpClient.connect(server.path);
+    const conn = await server.nextConnection();
+    conn.send({ return: [{ name: 'query-status' }], id: 'old' });
+    conn.send(QEMU_72_GREETING);
+    const client = await connecting;
+    clients.push(client);
+    expect(client.staleReplies).toBe(1);
+    expect(client.greeting.version.major).toBe(7);
   });
 
   it('with pipelineCapabilities a refused qmp_capabilities fails the connection: the commands behind it reject with a QmpConnectError naming it', async () => {
@@ -382,21 +419,64 @@ describe('QmpClient execute', () => {
     const { client, conn } = await pair({}, { signal: ac.signal });
     const p = rejection(client.execute('query-pci'));
     const w = rejection(client.waitForEvent('DEVICE_DELETED', { timeoutMs: 10_000 }));
-    await conn.nextCommand();
+    const cmd = await conn.nextCommand();
     ac.abort(new Error('operator pressed Ctrl-C'));
     expect(await p).toBeInstanceOf(QmpAbortedError);
     expect(await w).toBeInstanceOf(QmpAbortedError);
     expect(((await p) as Error).cause).toMatchObject({ message: 'operator pressed Ctrl-C' });
     expect(client.closed).toBe(true);
+    // QEMU still owes the reply to query-pci: the socket stays open for it (else the next client,
+    // Ganeti's, would get it), then goes.
+    conn.reply(cmd, []);
     await within(conn.closed, 2_000, 'the aborted client to disconnect');
+  });
+
+  it('closed with replies owed, waits for them (no longer than drainTimeoutMs) before it lets the socket go; with none owed, at once', async () => {
+    const { client, conn } = await pair({}, { drainTimeoutMs: 300 });
+    const first = rejection(client.execute('query-pci'));
+    const second = rejection(client.execute('query-block'));
+    const [a, b] = [await conn.nextCommand(), await conn.nextCommand()];
+    const closing = client.close();
+    expect(await first).toMatchObject({ reason: 'closed' });
+    expect(await second).toMatchObject({ reason: 'closed' });
+    conn.reply(a, []);
+    conn.send({ event: 'DEVICE_DELETED', data: { device: 'x' } });
+    conn.reply(b, []);
+    await within(closing, 1_000, 'the close once both replies are in');
+    await within(conn.closed, 1_000, 'the server to see the close');
+
+    const late = await pair({}, { drainTimeoutMs: 300 });
+    void rejection(late.client.execute('query-pci'));
+    await late.conn.nextCommand();
+    const t0 = Date.now();
+    await late.client.close(); // never answered: the drain's bound
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    await within(late.conn.closed, 1_000, 'the server to see the close');
+
+    // One that timed out is not waited for again: QEMU has not answered it for its whole timeout.
+    const slow = await pair({}, { drainTimeoutMs: 10_000 });
+    const timedOut = rejection(slow.client.execute('query-pci', undefined, { timeoutMs: 50 }));
+    await slow.conn.nextCommand();
+    expect(await timedOut).toBeInstanceOf(QmpTimeoutError);
+    await within(slow.client.close(), 1_000, 'the close after a timeout');
+    await within(slow.conn.closed, 1_000, 'the server to see the close after a timeout');
+
+    const idle = await pair({}, { drainTimeoutMs: 10_000 });
+    const status = idle.client.execute('query-status');
+    idle.conn.reply(await idle.conn.nextCommand(), { status: 'paused', running: false });
+    await status;
+    await within(idle.client.close(), 1_000, 'an idle close');
+    await within(idle.conn.closed, 1_000, 'the server to see the idle close');
   });
 
   it('rejects pending requests with QmpConnectError when the client closes itself', async () => {
     const { client, conn } = await pair();
     const p = rejection(client.execute('query-pci'));
-    await conn.nextCommand();
-    await client.close();
+    const cmd = await conn.nextCommand();
+    const closing = client.close();
     const err = await p;
+    conn.reply(cmd, []); // owed: the socket waits for it (see the test above)
+    await closing;
     expect(err).toBeInstanceOf(QmpConnectError);
     expect((err as QmpConnectError).reason).toBe('closed');
     await within(conn.closed, 2_000, 'the server to see the close');
