@@ -2,7 +2,8 @@
  * A QMP client over a Unix socket, for QEMU's `-qmp unix:PATH,server=on,wait=off` monitor.
  *
  * (Over 500 lines on purpose: it is one class, the connection's state machine — connect, greeting,
- * the batched writes, replies matched by id, events and their buffer, timeouts, aborts, close — and
+ * the batched writes, replies matched by id, a previous client's replies, events and their buffer,
+ * timeouts, aborts, close and the replies still owed at close — and
  * its invariants span all of it: every request settled exactly once, nothing buffered without a
  * bound, the socket closed on every path. Split, the parts would have to be read together anyway.)
  *
