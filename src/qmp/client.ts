@@ -203,7 +203,6 @@ export class QmpClient {
   private negotiating = true;
   /** Replies that came before the answer to our `qmp_capabilities`: a previous client's. */
   staleReplies = 0;
-  private capsSent = false;
   private readonly pending = new Map<number, Pending>();
   private readonly abortWatches = new Map<AbortSignal, { callbacks: Set<() => void>; listener: () => void }>();
   private readonly abandoned = new Set<number>();
@@ -368,7 +367,6 @@ export class QmpClient {
     if (signal?.aborted) return Promise.reject(new QmpAbortedError(step, this.socketPath, { cause: signal.reason }));
     // qmp_capabilities at connect: the first command, with its own id (see onReply).
     const caps = this.negotiating && command === 'qmp_capabilities' && this.pending.size === 0;
-    if (caps) this.capsSent = true;
     const id = caps ? CAPS_KEY : this.nextId++;
     const message: Record<string, unknown> = { execute: command };
     if (args !== undefined) message['arguments'] = args;
@@ -818,7 +816,8 @@ export class QmpClient {
     }
     // Lines held behind another process's write were never sent: nothing is owed for them.
     for (const line of this.held.splice(0)) this.owed.delete((JSON.parse(line) as { id?: number }).id ?? -1);
-    const owed = this.owed.size > 0 || (this.negotiating && this.capsSent);
+    // Once greeted, qmp_capabilities has been sent (connect sends it in the same turn).
+    const owed = this.owed.size > 0 || (greeted && this.negotiating);
     this.phase = options.drain && greeted && owed ? 'draining' : 'closed';
     if (this.phase === 'closed') this.destroySocket();
     else this.drainTimer = setTimeout(() => this.endDrain(), this.drainTimeoutMs);
